@@ -1,0 +1,26 @@
+"""mlpcli: train multi-layer perceptrons from a YAML spec, on NumPy.
+
+    >>> import mlpcli
+    >>> result = mlpcli.train("configs/digits.yaml", out="runs/digits")
+    >>> model = mlpcli.load("runs/digits/weights.npz")
+    >>> model.predict(X), model.predict_proba(X)
+"""
+from ._version import __version__
+
+
+def train(config_or_path, out=None, **kwargs):
+    """Train from a config (path, dict or Config); returns a RunResult with
+    run_dir, metrics, history and model. See runner.train for the options."""
+    from .runner import train as _train
+
+    return _train(config_or_path, out, **kwargs)
+
+
+def load(path):
+    """The TrainedModel in a weights file, with predict and predict_proba."""
+    from .runner import load as _load
+
+    return _load(path)
+
+
+__all__ = ["__version__", "train", "load"]

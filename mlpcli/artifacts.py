@@ -1,0 +1,230 @@
+"""Files: the run folder, the weights file, metrics logs — each written whole or not at all.
+
+Every write goes to a temporary file in the destination folder, is flushed and
+fsynced, then renamed over the target (``os.replace`` is atomic on POSIX), so a
+crash leaves either the old file or the new one, never half of one. Every read
+of an .npz uses ``allow_pickle=False`` and checks each member.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ._version import __version__
+from .errors import RunFolderError, WeightsError
+
+WEIGHTS_FORMAT = "mlpcli.weights"
+WEIGHTS_FORMAT_VERSION = 1
+RESULT_FILES = ("weights.npz", "metrics.json", "metrics.jsonl")
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path, obj) -> Path:
+    return atomic_write(path, json.dumps(obj, indent=2) + "\n")
+
+
+def write_yaml(path, obj) -> Path:
+    import yaml
+
+    return atomic_write(path, yaml.safe_dump(obj, sort_keys=False))
+
+
+def write_jsonl(path, rows) -> Path:
+    return atomic_write(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+# --------------------------------------------------------------------------- run folder
+
+
+def new_run_dir(out: str | None, config_dir: str | None, config_name: str, overwrite: bool) -> Path:
+    """Create (or claim) the run folder: --out, else output.dir, else runs/<name>-<time>."""
+    if out or config_dir:
+        path = Path(out or config_dir)
+        if path.exists() and not path.is_dir():
+            raise RunFolderError(f"{path}: exists and is not a folder")
+        held = [name for name in RESULT_FILES if (path / name).exists()]
+        if held and not overwrite:
+            raise RunFolderError(
+                f"{path}: already holds results ({', '.join(held)}); "
+                "choose another --out or pass --overwrite"
+            )
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = Path("runs") / f"{_safe_name(config_name)}-{stamp}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot create the run folder ({exc.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise RunFolderError(f"{path}: the run folder is not writable")
+    return path
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "run"
+
+
+# --------------------------------------------------------------------------- weights file
+
+
+def save_weights(path: str | Path, model) -> Path:
+    """Write a TrainedModel as DESIGN.md's weights.npz (atomically)."""
+    arrays = {name: np.ascontiguousarray(a) for name, a in sorted_parameters(model.network)}
+    if model.scaler is not None:
+        arrays["scaler.mean"], arrays["scaler.scale"] = model.scaler
+    meta = {
+        "format": WEIGHTS_FORMAT,
+        "format_version": WEIGHTS_FORMAT_VERSION,
+        "mlpcli_version": __version__,
+        "task": model.task,
+        "classes": None if model.classes is None else model.classes.tolist(),
+        "n_features": model.n_features,
+        "config": model.config,
+        "metrics": model.metrics,
+    }
+    arrays["meta"] = np.array(json.dumps(meta))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return atomic_write(path, buffer.getvalue())
+
+
+def sorted_parameters(network):
+    """(name, array) in dense-layer order: dense.0.weight, dense.0.bias, dense.1.weight ..."""
+    for i, dense in enumerate(network.dense):
+        yield f"dense.{i}.weight", dense.W
+        yield f"dense.{i}.bias", dense.b
+
+
+def load_weights(path: str | Path):
+    """Read and check a weights file; returns a TrainedModel. Never runs code."""
+    from .config import parse_config
+    from .errors import ConfigError
+    from .trained import TrainedModel, build_network, output_head
+
+    path = Path(path)
+    arrays = _read_npz(path)
+    if "meta" not in arrays:
+        raise WeightsError(f"{path}: not an mlpcli weights file (no 'meta' entry)")
+    meta = _parse_meta(path, arrays.pop("meta"))
+    try:
+        config = parse_config(meta["config"], source=f"{path}: meta.config").to_dict()
+    except ConfigError as exc:
+        raise WeightsError(str(exc)) from None
+    task, classes, n_features = meta["task"], meta["classes"], meta["n_features"]
+    if task not in ("classification", "regression") or not isinstance(n_features, int) or n_features < 1:
+        raise WeightsError(f"{path}: meta has an invalid task or n_features")
+    if task == "classification" and (not isinstance(classes, list) or len(classes) < 2):
+        raise WeightsError(f"{path}: meta.classes must list at least 2 classes")
+    n_dense = len(config["model"]["layers"]) + 1
+    last_bias = arrays.get(f"dense.{n_dense - 1}.bias")
+    if last_bias is None or last_bias.ndim != 1:
+        raise WeightsError(f"{path}: missing or malformed dense.{n_dense - 1}.bias")
+    n_outputs = last_bias.shape[0]
+    head = output_head(task, len(classes) if classes else None)
+    network = build_network(config["model"], n_features, n_outputs, head)
+    expected = {name: a.shape for name, a in sorted_parameters(network)}
+    scaled = config["data"]["scale"] != "none"
+    if scaled:
+        expected["scaler.mean"] = expected["scaler.scale"] = (n_features,)
+    _check_arrays(path, arrays, expected, network.dtype)
+    for name, view in sorted_parameters(network):
+        view[...] = arrays[name]
+    scaler = (arrays["scaler.mean"], arrays["scaler.scale"]) if scaled else None
+    if scaler is not None and not np.all(scaler[1] > 0):
+        raise WeightsError(f"{path}: scaler.scale must be positive")
+    return TrainedModel(
+        network=network,
+        task=task,
+        classes=None if classes is None else np.asarray(classes),
+        scaler=scaler,
+        config=config,
+        metrics=meta.get("metrics") or {},
+    )
+
+
+def _read_npz(path: Path) -> dict:
+    if not path.exists():
+        raise WeightsError(f"{path}: no such file")
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder; pass the weights.npz inside it")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise WeightsError(f"{path}: not a weights file (an .npz is a zip archive; this is not one)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            # Read every member now: NumPy refuses an object array only when it is touched.
+            return {name: archive[name] for name in archive.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise WeightsError(f"{path}: holds pickled objects, which are never loaded") from None
+        raise WeightsError(f"{path}: not a valid weights file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise WeightsError(f"{path}: not a valid weights file ({type(exc).__name__}: {exc})") from None
+
+
+def _parse_meta(path: Path, meta: np.ndarray) -> dict:
+    if meta.dtype.kind != "U" or meta.ndim != 0:
+        raise WeightsError(f"{path}: 'meta' must be a 0-d string array")
+    try:
+        meta = json.loads(str(meta))
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: 'meta' is not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
+        raise WeightsError(f"{path}: not an mlpcli weights file (meta.format is not {WEIGHTS_FORMAT!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise WeightsError(f"{path}: meta.format_version is missing or invalid")
+    if version > WEIGHTS_FORMAT_VERSION:
+        raise WeightsError(
+            f"{path}: weights format version {version} is newer than this mlpcli reads "
+            f"({WEIGHTS_FORMAT_VERSION}); upgrade mlpcli"
+        )
+    for key in ("task", "n_features", "config"):
+        if key not in meta:
+            raise WeightsError(f"{path}: meta has no {key!r}")
+    return meta
+
+
+def _check_arrays(path: Path, arrays: dict, expected: dict, dtype) -> None:
+    unknown = sorted(set(arrays) - set(expected))
+    if unknown:
+        raise WeightsError(f"{path}: unexpected entries {unknown}")
+    for name, shape in expected.items():
+        if name not in arrays:
+            raise WeightsError(f"{path}: missing {name}")
+        a = arrays[name]
+        if a.dtype != dtype:
+            raise WeightsError(f"{path}: {name} has dtype {a.dtype}, expected {dtype}")
+        if a.shape != tuple(shape):
+            raise WeightsError(f"{path}: {name} has shape {a.shape}, expected {tuple(shape)}")
+        if not np.all(np.isfinite(a)):
+            raise WeightsError(f"{path}: {name} holds NaN or infinite values")

@@ -1,0 +1,203 @@
+"""The ``mlp`` command: thin Click commands that parse, call the runner, print.
+
+Results go to stdout; progress, logs and errors to stderr. Every error is one
+``Error:`` line with the exit code from DESIGN.md (2 bad input, 3 diverged,
+130 / 143 interrupted, 1 a bug) and no traceback unless --debug.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import click
+
+from ._version import __version__
+from .errors import MLPError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="mlpcli")
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error (or set MLP_DEBUG=1).")
+def cli(debug):
+    """Train multi-layer perceptrons from a YAML spec, on NumPy.
+
+    \b
+      mlp train configs/digits.yaml          train, write a run folder
+      mlp eval runs/<run>/weights.npz        score it again from the file
+      mlp predict weights.npz X.csv --proba  predictions for new rows
+      mlp info weights.npz                   what a weights file holds
+    """
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Run folder (default: output.dir, else runs/<config>-<time>).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. --set train.optimizer.lr=0.01 (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Replace the results in an existing run folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run folder and final metrics as one JSON object.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train(config, out, overrides, overwrite, as_json, quiet):
+    """Train the model CONFIG describes and write its run folder."""
+    from . import runner
+
+    callbacks = []
+    if not quiet and sys.stderr.isatty():
+        from .progress import ProgressBar
+
+        callbacks.append(ProgressBar())
+    result = runner.train(config, out, overrides=overrides, overwrite=overwrite, callbacks=callbacks)
+    if as_json:
+        click.echo(json.dumps({"run_dir": str(result.run_dir), **result.metrics}))
+    else:
+        click.echo(_summary(result))
+
+
+def _summary(result) -> str:
+    test = result.metrics["test"]
+    main = "accuracy" if "accuracy" in test else "r2"
+    return (
+        f"{result.run_dir}: test {main} {test[main]:.4f}, loss {test['loss']:.4g} "
+        f"({result.metrics['epochs_run']} epochs, {result.metrics['train_seconds']:.1f}s)"
+    )
+
+
+@cli.command("eval")
+@click.argument("weights", type=click.Path())
+@click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Score on this .npz (X, y) or .csv file instead.")
+@click.option("--split", type=click.Choice(["test", "val", "train", "all"]), default="test", show_default=True, help="Which split of the model's own data to score.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate(weights, data_file, split, as_json):
+    """Score the model in WEIGHTS, on the data it was trained on (rebuilt from
+    the config stored in the file) or on --data."""
+    from . import runner
+
+    result = runner.evaluate(weights, data_file, split)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['split']} split, {result['n_samples']} samples")
+    for key, value in result.items():
+        if key not in ("split", "n_samples"):
+            click.echo(f"  {key:<18} {value:.6g}")
+
+
+@cli.command()
+@click.argument("weights", type=click.Path())
+@click.argument("input_file", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("--proba", is_flag=True, help="One probability column per class, in meta.classes order.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE (.csv or .npy) instead of stdout.")
+def predict(weights, input_file, proba, output):
+    """Predict for the rows of INPUT (.csv, .npz or .npy; raw, unscaled features)."""
+    from . import runner
+    from .errors import MLPError
+
+    if output and not output.lower().endswith((".csv", ".npy")):
+        raise MLPError(f"-o {output}: use a .csv or .npy file name")
+    values, columns = runner.predict(weights, input_file, proba)
+    if output and output.lower().endswith(".npy"):
+        import io
+
+        import numpy as np
+
+        from .artifacts import atomic_write
+
+        buffer = io.BytesIO()
+        np.save(buffer, values, allow_pickle=False)
+        atomic_write(output, buffer.getvalue())
+        return
+    text = _csv(values, columns)
+    if output:
+        from .artifacts import atomic_write
+
+        atomic_write(output, text)
+    else:
+        click.echo(text, nl=False)
+
+
+def _csv(values, columns) -> str:
+    import numpy as np
+
+    values = values.reshape(len(values), -1)
+    digits = 9 if values.dtype == np.float32 else 17
+    fmt = (lambda v: f"{v:.{digits}g}") if values.dtype.kind == "f" else str
+    lines = [",".join(columns)]
+    lines += [",".join(fmt(v) for v in row) for row in values.tolist()]
+    return "\n".join(lines) + "\n"
+
+
+@cli.command()
+@click.argument("weights", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(weights, as_json):
+    """Show the architecture, parameter count and training summary in WEIGHTS."""
+    from . import runner
+
+    d = runner.info(weights)
+    if as_json:
+        click.echo(json.dumps(d))
+        return
+    classes = f", {len(d['classes'])} classes" if d["classes"] else ""
+    click.echo(f"{d['weights']}: {d['task']}{classes}, {d['n_features']} features, {d['dtype']}, scale {d['scale']}")
+    click.echo(f"  {'layer':<9} {'shape':>12} {'activation':<22} {'dropout':>7} {'params':>9}")
+    for layer in d["layers"]:
+        shape = f"{layer['in']}x{layer['out']}"
+        click.echo(f"  {layer['name']:<9} {shape:>12} {layer['activation']:<22} {layer['dropout']:>7g} {layer['params']:>9,}")
+    click.echo(f"  total parameters: {d['n_params']:,}")
+    m = d["metrics"]
+    if m.get("test"):
+        figures = ", ".join(f"{k} {v:.4g}" for k, v in m["test"].items())
+        click.echo(f"  trained on {d['dataset']}: {m['epochs_run']} epochs (best {m['best_epoch']}), {m['train_seconds']:.1f}s")
+        click.echo(f"  test: {figures}")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so cleanup runs."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def main(argv=None) -> None:
+    """Run ``mlp``; map every failure to one ``Error:`` line and an exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in args or os.environ.get("MLP_DEBUG", "") not in ("", "0")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        code = cli.main(args=args, prog_name="mlp", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # pragma: no cover - click returns it in non-standalone mode
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        code = _fail("interrupted", 130)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        code = _fail(exc.format_message() + hint, exc.exit_code)
+    except click.ClickException as exc:
+        code = _fail(exc.format_message(), exc.exit_code)
+    except MLPError as exc:
+        code = _fail(str(exc), exc.exit_code, debug)
+    except KeyboardInterrupt:
+        code = _fail("interrupted", 130)
+    except _Terminated:
+        code = _fail("terminated", 143)
+    except BrokenPipeError:
+        # stdout closed early (mlp predict ... | head): not an error of ours.
+        sys.stderr.close()
+        code = 0
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+        code = _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1, debug)
+    sys.exit(code or 0)
+
+
+def _fail(message: str, code: int, debug: bool = False) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    click.echo("Error: " + " ".join(str(message).split()), err=True)
+    return code

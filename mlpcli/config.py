@@ -1,0 +1,425 @@
+"""The config schema (pydantic), YAML loading, --set overrides and error messages.
+
+The schema mirrors DESIGN.md's YAML. Every key has a default except a hidden
+layer's ``units``; unknown keys, wrong types and out-of-range values become one
+ConfigError naming each key's full path (``model.layers[1].dropout``), with a
+"did you mean" for a misspelt key or name.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .engine.activations import ACTIVATION_OPTIONS, ACTIVATIONS
+from .engine.initializers import INITIALIZERS
+from .errors import ConfigError
+
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1_macro")
+REGRESSION_METRICS = ("r2", "mse", "mae")
+# Metrics where larger is better; every other monitored value is minimised.
+MAXIMISED = {"accuracy", "balanced_accuracy", "f1_macro", "r2"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _choose(kind: str, value: str, valid) -> str:
+    if value in valid:
+        return value
+    raise ValueError(f"unknown {kind} {value!r}{_did_you_mean(value, valid)}; valid: {', '.join(sorted(valid))}")
+
+
+class DataConfig(_Section):
+    dataset: str = "digits"
+    options: dict[str, Any] = Field(default_factory=dict)
+    test_size: float = Field(0.2, gt=0, lt=1)
+    val_size: float = Field(0.1, ge=0, lt=1)
+    scale: Literal["standard", "minmax", "none"] = "standard"
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        from .data import DATASETS, FILE_SUFFIXES
+
+        if value in DATASETS or value.lower().endswith(FILE_SUFFIXES):
+            return value
+        raise ValueError(
+            f"unknown dataset {value!r}{_did_you_mean(value, DATASETS)}; valid: "
+            f"{', '.join(DATASETS)}, or a path to a {' / '.join(FILE_SUFFIXES)} file"
+        )
+
+
+class LayerConfig(_Section):
+    units: int = Field(ge=1)
+    activation: str = "relu"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    negative_slope: float | None = Field(None, ge=0)
+    approximate: Literal["none", "tanh"] | None = None
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, value: str) -> str:
+        return _choose("activation", value, ACTIVATIONS)
+
+    @model_validator(mode="after")
+    def _activation_options(self):
+        # An activation's parameters are explicit keys, filled with their
+        # defaults where they apply and refused where they do not.
+        accepted = ACTIVATION_OPTIONS.get(self.activation, {})
+        for key in ("negative_slope", "approximate"):
+            if key in accepted and getattr(self, key) is None:
+                setattr(self, key, accepted[key])
+            elif key not in accepted and getattr(self, key) is not None:
+                owner = next(a for a, opts in ACTIVATION_OPTIONS.items() if key in opts)
+                raise ValueError(f"{key} applies to activation {owner!r} only, not {self.activation!r}")
+        return self
+
+    def activation_options(self) -> dict:
+        return {k: getattr(self, k) for k in ACTIVATION_OPTIONS.get(self.activation, {})}
+
+
+class ModelConfig(_Section):
+    task: Literal["auto", "classification", "regression"] = "auto"
+    layers: list[LayerConfig] = Field(default_factory=lambda: [LayerConfig(units=100)])
+    init: str = "auto"
+    dtype: Literal["float32", "float64"] = "float32"
+
+    @field_validator("init")
+    @classmethod
+    def _known_init(cls, value: str) -> str:
+        return _choose("initializer", value, ["auto", *INITIALIZERS])
+
+
+class SGDConfig(_Section):
+    name: Literal["sgd"]
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    nesterov: bool = False
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self):
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov: true needs momentum > 0")
+        return self
+
+
+class AdamConfig(_Section):
+    name: Literal["adam"] = "adam"
+    lr: float = Field(0.001, gt=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0)
+
+
+OptimizerConfig = Annotated[Union[AdamConfig, SGDConfig], Field(discriminator="name")]
+OPTIMIZER_CONFIGS = {"adam": AdamConfig, "sgd": SGDConfig}
+
+
+class EarlyStoppingConfig(_Section):
+    monitor: str = "val_loss"
+    patience: int = Field(10, ge=1)
+    min_delta: float = Field(0.0, ge=0)
+    mode: Literal["auto", "min", "max"] = "auto"
+    restore_best: bool = True
+
+    @field_validator("monitor")
+    @classmethod
+    def _known_monitor(cls, value: str) -> str:
+        valid = ["train_loss", "val_loss"] + [
+            f"val_{m}" for m in CLASSIFICATION_METRICS + REGRESSION_METRICS if m != "mse"
+        ]
+        return _choose("metric", value, valid)
+
+    def resolved_mode(self) -> str:
+        if self.mode != "auto":
+            return self.mode
+        return "max" if self.monitor.removeprefix("val_") in MAXIMISED else "min"
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(50, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: OptimizerConfig = Field(default_factory=AdamConfig)
+    weight_decay: float = Field(0.0, ge=0)
+    early_stopping: EarlyStoppingConfig | None = None
+    shuffle: bool = True
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _default_optimizer_name(cls, value):
+        if isinstance(value, dict) and "name" not in value:
+            return {"name": "adam", **value}
+        return value
+
+
+class OutputConfig(_Section):
+    dir: str | None = None
+
+
+class Config(_Section):
+    seed: int = Field(0, ge=0)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _monitor_has_data(self):
+        stop = self.train.early_stopping
+        if stop and stop.monitor.startswith("val_") and self.data.val_size == 0:
+            raise ValueError(
+                f"train.early_stopping.monitor: {stop.monitor!r} needs a validation split "
+                "(data.val_size > 0), or monitor 'train_loss'"
+            )
+        metric = stop.monitor.removeprefix("val_") if stop else None
+        task = self.model.task
+        if metric and task != "auto":
+            own = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+            if metric not in own + ("loss", "train_loss"):
+                raise ValueError(
+                    f"train.early_stopping.monitor: {stop.monitor!r} is not a {task} metric "
+                    f"(valid: val_loss, {', '.join('val_' + m for m in own)}, train_loss)"
+                )
+        return self
+
+    def to_dict(self) -> dict:
+        """The resolved config as plain data (what config.yaml and the weights file hold)."""
+        data = self.model_dump(mode="json")
+        for layer in data["model"]["layers"]:
+            for key in ("negative_slope", "approximate"):
+                if layer[key] is None:
+                    del layer[key]
+        return data
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _StrictSafeLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses duplicate keys (PyYAML keeps the last one)."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    loader.flatten_mapping(node)
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", mark
+            )
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_StrictSafeLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file safely; errors name the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        return yaml.load(text, Loader=_StrictSafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read, override and validate a config file."""
+    raw = read_yaml(path)
+    if raw is None:
+        raw = {}
+    raw = apply_overrides(raw, overrides, source=str(path))
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: Any, source: str = "config") -> Config:
+    """Validate plain data against the schema; one ConfigError listing every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: expected a mapping of keys ({', '.join(Config.model_fields)}), "
+            f"got {_type_name(raw)}"
+        )
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(error) for error in exc.errors()]
+        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+
+
+def apply_overrides(raw: dict, overrides, source: str = "config") -> dict:
+    """Apply ``KEY=VALUE`` strings (dotted paths, list indices as numbers,
+    values parsed as YAML) to a copy of ``raw``."""
+    import copy
+
+    raw = copy.deepcopy(raw) if isinstance(raw, dict) else raw
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.optimizer.lr=0.01")
+        try:
+            value = yaml.load(text, Loader=_StrictSafeLoader)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: cannot parse the value: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: expected a mapping of keys, got {_type_name(raw)}")
+        node, parts = raw, key.strip().split(".")
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    where = ".".join(parts[:depth]) or "the config"
+                    raise ConfigError(
+                        f"--set {key}: {where} is a list of {len(node)}; "
+                        f"{part!r} is not an index in it"
+                    )
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
+            if last:
+                node[part] = value
+            else:
+                if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
+                    node[part] = {}
+                node = node[part]
+    return raw
+
+
+# --------------------------------------------------------------------------- messages
+
+_TYPE_NAMES = {
+    "int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
+    "dict": "a mapping", "model": "a mapping", "list": "a list", "model_attributes": "a mapping",
+}
+
+
+def _did_you_mean(value, valid) -> str:
+    match = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _type_name(value) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _show(value) -> str:
+    """A value as the user wrote it: strings quoted, YAML's true / false / null."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (bool, dict, list)) or value is None:
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _path(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(loc) -> tuple[type[BaseModel] | None, list]:
+    """Walk the schema along a pydantic error location; returns the model class
+    that owns the last key, and the location with union tags removed."""
+    model, clean = Config, []
+    for part in loc:
+        if isinstance(part, int):
+            clean.append(part)
+            continue
+        if model is None:
+            clean.append(part)
+            continue
+        if part in OPTIMIZER_CONFIGS and clean and clean[-1] == "optimizer":
+            model = OPTIMIZER_CONFIGS[part]
+            continue
+        clean.append(part)
+        field = model.model_fields.get(part)
+        model = _nested_model(field.annotation) if field else None
+    return model, clean
+
+
+def _nested_model(annotation):
+    for arg in (annotation, *typing.get_args(annotation)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = _nested_model(arg) if typing.get_args(arg) else None
+        if inner:
+            return inner
+    return None
+
+
+def _bounds(error) -> str:
+    """The interval a numeric key must lie in, from the field's constraints."""
+    owner, clean = _model_at(error["loc"][:-1])
+    field = owner.model_fields.get(error["loc"][-1]) if owner else None
+    lo = hi = None
+    for meta in getattr(field, "metadata", []):
+        for attr, bracket in (("ge", "["), ("gt", "(")):
+            if getattr(meta, attr, None) is not None:
+                lo = f"{bracket}{getattr(meta, attr):g}"
+        for attr, bracket in (("le", "]"), ("lt", ")")):
+            if getattr(meta, attr, None) is not None:
+                hi = f"{getattr(meta, attr):g}{bracket}"
+    if lo and hi:
+        return f"must be in {lo}, {hi}"
+    if lo:
+        return f"must be {'>=' if lo[0] == '[' else '>'} {lo[1:]}"
+    if hi:
+        return f"must be {'<=' if hi[-1] == ']' else '<'} {hi[:-1]}"
+    return "is out of range"
+
+
+def _describe(error: dict) -> str:
+    kind, loc, value = error["type"], error["loc"], error.get("input")
+    owner, clean = _model_at(loc[:-1]) if loc else (Config, [])
+    _, full = _model_at(loc)
+    key = _path(full) or "config"
+    if kind == "extra_forbidden":
+        valid = list(owner.model_fields) if owner else []
+        hint = _did_you_mean(loc[-1], valid)
+        listing = f" (valid keys here: {', '.join(valid)})" if valid and not hint else ""
+        return f"{key}: unknown key{hint}{listing}"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{key}: {_bounds(error)}, got {_show(value)}"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", error["ctx"]["expected"])
+        return f"{key}: must be one of {', '.join(choices)}, got {_show(value)}{_did_you_mean(value, choices)}"
+    if kind == "union_tag_invalid":
+        tags = sorted(OPTIMIZER_CONFIGS)
+        tag = error["ctx"]["tag"]
+        return f"{key}.name: unknown optimizer {tag!r}{_did_you_mean(tag, tags)}; valid: {', '.join(tags)}"
+    if kind == "value_error":
+        message = str(error["ctx"]["error"])
+        return message if message.startswith(("train.", "model.", "data.")) else f"{key}: {message}"
+    noun = next((name for prefix, name in _TYPE_NAMES.items() if kind.startswith(prefix)), None)
+    if kind == "int_from_float":
+        noun = "an integer"
+    if noun:
+        return f"{key}: expected {noun}, got {_show(value)}"
+    return f"{key}: {error['msg']}, got {_show(value)}"

@@ -1,0 +1,253 @@
+"""Data sets: the registry of scikit-learn loaders and generators, files,
+target encoding, the split and input scaling.
+
+scikit-learn is imported inside the functions that need it, so importing this
+module (as the config schema does, for the registry's names) stays cheap.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+# name -> scikit-learn function. Loaders ship their data with scikit-learn;
+# generators draw it, from data.options and a random_state derived from the seed.
+LOADERS = {
+    "iris": "load_iris",
+    "digits": "load_digits",
+    "wine": "load_wine",
+    "breast_cancer": "load_breast_cancer",
+    "diabetes": "load_diabetes",
+    "linnerud": "load_linnerud",
+}
+GENERATORS = {
+    "moons": "make_moons",
+    "circles": "make_circles",
+    "blobs": "make_blobs",
+    "classification": "make_classification",
+    "regression": "make_regression",
+    "friedman1": "make_friedman1",
+}
+DATASETS = {**LOADERS, **GENERATORS}
+FILE_SUFFIXES = (".npz", ".csv")
+# Loader arguments that would change what the loader returns, not the data.
+_RESERVED_OPTIONS = {"return_X_y", "as_frame", "random_state", "data_home", "download_if_missing"}
+
+
+def _sklearn_function(name: str):
+    import sklearn.datasets
+
+    return getattr(sklearn.datasets, DATASETS[name])
+
+
+def check_options(dataset: str, options: dict) -> None:
+    """Refuse data.options keys the loader or generator does not take."""
+    if dataset not in DATASETS:
+        if options:
+            raise DataError(f"data.options: a file data set takes no options, got {sorted(options)}")
+        return
+    params = inspect.signature(_sklearn_function(dataset)).parameters
+    valid = [p for p in params if p not in _RESERVED_OPTIONS or (p == "random_state" and dataset in GENERATORS)]
+    for key in options:
+        if key not in valid:
+            import difflib
+
+            match = difflib.get_close_matches(key, valid, n=1)
+            hint = f"; did you mean {match[0]!r}?" if match else ""
+            raise DataError(
+                f"data.options.{key}: {DATASETS[dataset]} takes no option {key!r}{hint}; "
+                f"valid: {', '.join(valid) or 'none'}"
+            )
+
+
+def load_dataset(dataset: str, options: dict, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features X (n, d) and raw targets y (n,) or (n, k) for a registry name or a file path."""
+    if dataset in DATASETS:
+        check_options(dataset, options)
+        fn = _sklearn_function(dataset)
+        kwargs = dict(options)
+        if dataset in LOADERS:
+            kwargs["return_X_y"] = True
+        else:
+            kwargs.setdefault("random_state", random_state)
+        try:
+            X, y = fn(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"data.options: {DATASETS[dataset]} refused {options}: {exc}") from None
+    else:
+        X, y = read_xy(dataset)
+    X = np.asarray(X)
+    y = np.asarray(y)
+    check_xy(X, y, dataset)
+    return X, y
+
+
+def read_xy(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """X and y from a .npz (arrays X and y) or a .csv (header row, target last)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: no such file")
+    if p.suffix.lower() == ".npz":
+        try:
+            with np.load(p, allow_pickle=False) as archive:
+                missing = {"X", "y"} - set(archive.files)
+                if missing:
+                    raise DataError(
+                        f"{path}: needs arrays 'X' and 'y', found {sorted(archive.files) or 'none'}"
+                    )
+                return archive["X"], archive["y"]
+        except DataError:
+            raise
+        except Exception as exc:  # zipfile, pickle refusal, truncation: all unusable input
+            raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    return read_features(path, with_target=True)
+
+
+def read_features(path: str, with_target: bool = False):
+    """Rows of a .csv / .npz / .npy file as a 2-D array (a header row is skipped).
+
+    With ``with_target``, a .csv's last column is split off and returned as y.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: no such file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(p, allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as archive:
+                if "X" in archive.files:
+                    return archive["X"]
+                if len(archive.files) == 1:
+                    return archive[archive.files[0]]
+                raise DataError(f"{path}: holds {sorted(archive.files)}; expected an array named 'X'")
+        if suffix == ".csv":
+            return _read_csv(p, with_target)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read it as {suffix} ({exc})") from None
+    raise DataError(f"{path}: unsupported file type {suffix!r}; use .csv, .npz or .npy")
+
+
+def _read_csv(path: Path, with_target: bool):
+    rows = np.loadtxt(path, delimiter=",", dtype=str, ndmin=2, encoding="utf-8")
+    if rows.size == 0:
+        raise DataError(f"{path}: no rows")
+    if not _is_numeric_row(rows[0, :-1] if with_target else rows[0]):
+        rows = rows[1:]
+    if with_target:
+        features, target = rows[:, :-1], rows[:, -1]
+    else:
+        features, target = rows, None
+    try:
+        X = features.astype(np.float64)
+    except ValueError:
+        raise DataError(f"{path}: the feature columns must be numbers") from None
+    if target is None:
+        return X
+    try:
+        y = target.astype(np.float64)
+        if np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+    except ValueError:
+        y = target
+    return X, y
+
+
+def _is_numeric_row(row) -> bool:
+    try:
+        np.asarray(row).astype(np.float64)
+        return True
+    except ValueError:
+        return False
+
+
+def check_xy(X, y, source: str) -> None:
+    if X.ndim != 2:
+        raise DataError(f"{source}: X must be 2-D (samples, features), got shape {X.shape}")
+    if len(X) == 0:
+        raise DataError(f"{source}: no samples")
+    if len(y) != len(X):
+        raise DataError(f"{source}: X has {len(X)} rows but y has {len(y)}")
+    if not np.issubdtype(X.dtype, np.number):
+        raise DataError(f"{source}: X must be numeric, got dtype {X.dtype}")
+    if not np.all(np.isfinite(X)):
+        raise DataError(f"{source}: X holds NaN or infinite values")
+
+
+def infer_task(y: np.ndarray) -> str:
+    """Floating-point targets are regression; integers, booleans and strings are classes.
+    (Set model.task to classify float-coded labels.)"""
+    return "regression" if np.issubdtype(y.dtype, np.floating) else "classification"
+
+
+def encode_classes(y: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Class labels of any kind -> (indices into classes, sorted classes)."""
+    if y.ndim != 1:
+        raise DataError(f"{source}: classification needs one target column, got shape {y.shape}")
+    classes, indices = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"{source}: classification needs at least 2 classes, found {len(classes)}")
+    return indices.astype(np.int64), classes
+
+
+def regression_targets(y: np.ndarray, source: str) -> np.ndarray:
+    try:
+        y = np.asarray(y, dtype=np.float64)
+    except ValueError:
+        raise DataError(f"{source}: regression targets must be numbers") from None
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"{source}: y holds NaN or infinite values")
+    return y.reshape(len(y), -1)
+
+
+@dataclass
+class Split:
+    X: np.ndarray
+    y: np.ndarray
+
+
+def split(X, y, task: str, test_size: float, val_size: float, random_state: int) -> dict[str, Split]:
+    """Hold out test, then validation from the rest; stratified for classification."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(X))
+    parts = {}
+
+    def cut(idx, size, name):
+        stratify = y[idx] if task == "classification" else None
+        try:
+            return train_test_split(idx, test_size=size, stratify=stratify, random_state=random_state)
+        except ValueError as exc:
+            raise DataError(f"data: cannot split off the {name} set ({exc})") from None
+
+    rest, test = cut(index, test_size, "test (data.test_size)")
+    if val_size > 0:
+        train, val = cut(rest, val_size, "validation (data.val_size)")
+        parts["val"] = Split(X[val], y[val])
+    else:
+        train = rest
+    parts["train"] = Split(X[train], y[train])
+    parts["test"] = Split(X[test], y[test])
+    return {k: parts[k] for k in ("train", "val", "test") if k in parts}
+
+
+def fit_scaler(kind: str, X_train: np.ndarray):
+    """(offset, scale) such that (X - offset) / scale is the scaled input, or None."""
+    if kind == "none":
+        return None
+    if kind == "standard":
+        from sklearn.preprocessing import StandardScaler
+
+        s = StandardScaler().fit(X_train)
+        return s.mean_, s.scale_
+    from sklearn.preprocessing import MinMaxScaler
+
+    s = MinMaxScaler().fit(X_train)
+    return s.data_min_, 1 / s.scale_

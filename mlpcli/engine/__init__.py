@@ -1,0 +1,15 @@
+"""mlpcli's engine: a small NumPy library of layers, activations, losses and
+optimizers. It imports nothing from the rest of mlpcli and nothing but NumPy
+(and scipy.special for the exact GELU)."""
+from .activations import ACTIVATIONS, ACTIVATION_OPTIONS, get_activation
+from .initializers import INITIALIZERS
+from .layers import Dense, Dropout
+from .losses import LOSSES
+from .model import MLP, LayerSpec
+from .optimizers import OPTIMIZERS, SGD, Adam, get_optimizer
+
+__all__ = [
+    "ACTIVATIONS", "ACTIVATION_OPTIONS", "INITIALIZERS", "LOSSES", "OPTIMIZERS",
+    "MLP", "LayerSpec", "Dense", "Dropout", "SGD", "Adam",
+    "get_activation", "get_optimizer",
+]

@@ -1,0 +1,129 @@
+"""The multi-layer perceptron: a stack of layers over one flat parameter buffer.
+
+All parameters live in ``params`` (1-D), weights first and then biases, and
+every layer holds named views into it (``dense.0.weight`` ...); ``grads``
+mirrors it. An optimizer updates the whole model with a few array operations,
+and weight decay touches the contiguous weight block alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import get_activation
+from .initializers import initializer_for
+from .layers import Dense, Dropout
+from .losses import LOSSES
+
+
+@dataclass
+class LayerSpec:
+    """One hidden layer: Dense(units) -> activation -> Dropout(dropout)."""
+
+    units: int
+    activation: str = "relu"
+    dropout: float = 0.0
+    activation_options: dict = field(default_factory=dict)
+
+
+class MLP:
+    """Dense layers with activations and dropout, ending in a fused output/loss head.
+
+    n_inputs features -> hidden layers -> n_outputs, with ``loss`` one of
+    LOSSES ('cross_entropy', 'binary_cross_entropy', 'mse').
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: list[LayerSpec],
+        n_outputs: int,
+        loss: str,
+        dtype="float32",
+        rng: np.random.Generator | None = None,
+    ):
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.n_inputs, self.n_outputs, self.hidden = n_inputs, n_outputs, list(hidden)
+        self.head = LOSSES[loss]()
+        self.layers: list = []
+        self.dense: list[Dense] = []
+        width = n_inputs
+        for i, spec in enumerate([*self.hidden, LayerSpec(n_outputs, "identity")]):
+            dense = Dense(width, spec.units, f"dense.{i}", input_grad=i > 0)
+            self.dense.append(dense)
+            self.layers.append(dense)
+            if i < len(self.hidden):
+                self.layers.append(get_activation(spec.activation, **spec.activation_options))
+                if spec.dropout > 0:
+                    self.layers.append(Dropout(spec.dropout, rng))
+            width = spec.units
+        self._allocate()
+
+    def _allocate(self):
+        shapes = {}
+        for dense in self.dense:
+            shapes.update(dense.shapes)
+        order = [n for n in shapes if n.endswith(".weight")] + [
+            n for n in shapes if n.endswith(".bias")
+        ]
+        sizes = [int(np.prod(shapes[n])) for n in order]
+        self.params = np.zeros(sum(sizes), self.dtype)
+        self.grads = np.zeros_like(self.params)
+        self.n_weights = sum(s for n, s in zip(order, sizes) if n.endswith(".weight"))
+        self.parameters: dict[str, np.ndarray] = {}
+        self.gradients: dict[str, np.ndarray] = {}
+        offset = 0
+        for name, size in zip(order, sizes):
+            self.parameters[name] = self.params[offset : offset + size].reshape(shapes[name])
+            self.gradients[name] = self.grads[offset : offset + size].reshape(shapes[name])
+            offset += size
+        for dense in self.dense:
+            dense.bind(self.parameters, self.gradients)
+
+    @property
+    def n_params(self) -> int:
+        return self.params.size
+
+    def init_params(self, rng: np.random.Generator, init: str = "auto") -> None:
+        """Weights from the initialiser (chosen by each layer's activation under
+        'auto'; Glorot for the output layer), biases zero."""
+        activations = [s.activation for s in self.hidden] + ["identity"]
+        for dense, activation in zip(self.dense, activations):
+            fill = initializer_for(init, activation)
+            dense.W[...] = fill(rng, dense.W.shape, self.dtype)
+            dense.b[...] = 0
+
+    def set_dropout_rng(self, rng: np.random.Generator) -> None:
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = rng
+
+    def forward(self, x, training=False):
+        """x (n, n_inputs) -> z (n, n_outputs), the output layer before its activation."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def train_step(self, x, y) -> float:
+        """Forward in training mode, backward into ``grads``; returns the batch loss."""
+        loss = self.head.forward(self.forward(x, training=True), y)
+        grad = self.head.backward()
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return loss
+
+    def predict(self, x, batch_size: int = 4096):
+        """Head output for x in evaluation mode: probabilities (n, k) or values (n, k)."""
+        x = np.asarray(x, dtype=self.dtype)
+        chunks = [
+            self.head.output(self.forward(x[i : i + batch_size]))
+            for i in range(0, max(len(x), 1), batch_size)
+        ]
+        return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+    def __repr__(self):
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"MLP([{inner}], head={self.head.name})"

@@ -1,0 +1,110 @@
+"""A trained model as users hold it: the network, its input scaling and its labels.
+
+Training, ``mlp eval``, ``mlp predict`` and ``mlpcli.load`` all go through
+this one class, so a metric recomputed from the weights file is computed by
+exactly the code that produced it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .engine import MLP, LayerSpec
+from .errors import DataError
+
+
+def output_head(task: str, n_classes: int | None) -> str:
+    if task == "regression":
+        return "mse"
+    return "binary_cross_entropy" if n_classes == 2 else "cross_entropy"
+
+
+def build_network(model_config: dict, n_features: int, n_outputs: int, head: str, rng=None) -> MLP:
+    """The engine network a resolved ``model`` config section describes."""
+    hidden = [
+        LayerSpec(
+            units=layer["units"],
+            activation=layer["activation"],
+            dropout=layer["dropout"],
+            activation_options={
+                k: layer[k] for k in ("negative_slope", "approximate") if k in layer
+            },
+        )
+        for layer in model_config["layers"]
+    ]
+    return MLP(n_features, hidden, n_outputs, head, dtype=model_config["dtype"], rng=rng)
+
+
+@dataclass
+class TrainedModel:
+    network: MLP
+    task: str
+    classes: np.ndarray | None
+    scaler: tuple[np.ndarray, np.ndarray] | None
+    config: dict
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return self.network.n_inputs
+
+    def transform(self, X, source: str = "input") -> np.ndarray:
+        """Raw features -> the network's scaled input, in its dtype."""
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        if X.ndim != 2:
+            raise DataError(f"{source}: expected a 2-D array of samples x features, got shape {X.shape}")
+        if X.shape[1] != self.n_features:
+            raise DataError(
+                f"{source}: has {X.shape[1]} features; the model expects {self.n_features}"
+            )
+        if not np.issubdtype(X.dtype, np.number):
+            raise DataError(f"{source}: features must be numbers, got dtype {X.dtype}")
+        X = X.astype(self.network.dtype)  # always a copy: scaling happens in place
+        if not np.all(np.isfinite(X)):
+            raise DataError(f"{source}: holds NaN or infinite values")
+        if self.scaler is not None:
+            offset, scale = self.scaler
+            X -= offset
+            X /= scale
+        return X
+
+    def output(self, X, source: str = "input") -> np.ndarray:
+        """Class probabilities (n, n_classes) or predicted values (n, n_targets)."""
+        return self.network.predict(self.transform(X, source))
+
+    def predict_proba(self, X) -> np.ndarray:
+        if self.task != "classification":
+            raise ValueError("predict_proba is for classifiers; this model does regression")
+        return self.output(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Labels in the training data's own kind (ints, strings), or values."""
+        return self.decode(self.output(X))
+
+    def decode(self, out: np.ndarray) -> np.ndarray:
+        """Head output -> labels (classification) or values, 1-D for one target."""
+        if self.task == "classification":
+            return self.classes[out.argmax(axis=1)]
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def score(self, X, y) -> dict:
+        """Every metric of the task on raw features and raw targets."""
+        from . import metrics
+        from .data import regression_targets
+
+        Xs = self.transform(X)
+        if self.task == "classification":
+            y = np.asarray(y)
+            index = np.searchsorted(self.classes, y)
+            index = np.clip(index, 0, len(self.classes) - 1)
+            unknown = self.classes[index] != y
+            if np.any(unknown):
+                raise DataError(f"labels the model never saw: {sorted(set(np.asarray(y)[unknown].tolist()))[:5]}")
+            return metrics.score(self.network, Xs, index, self.task)
+        return metrics.score(self.network, Xs, regression_targets(y, "y"), self.task)
+
+    def __repr__(self):
+        return f"TrainedModel(task={self.task!r}, n_features={self.n_features}, network={self.network!r})"
