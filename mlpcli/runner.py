@@ -253,7 +253,7 @@ def info(weights: str | Path) -> dict:
                 "name": f"dense.{i}",
                 "in": dense.n_in,
                 "out": dense.n_out,
-                "activation": spec["activation"] if spec else model.network.head.name,
+                "activation": spec["activation"] if spec else model.network.head.activation,
                 "dropout": spec["dropout"] if spec else 0.0,
                 "params": dense.n_in * dense.n_out + dense.n_out,
             }

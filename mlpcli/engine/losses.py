@@ -30,7 +30,7 @@ def log_loss(proba, y) -> float:
 class SoftmaxCrossEntropy:
     """Multi-class: k outputs, softmax probabilities."""
 
-    name = "cross_entropy"
+    name, activation = "cross_entropy", "softmax"
 
     def output(self, z):
         """Class probabilities (n, k)."""
@@ -56,7 +56,7 @@ class SoftmaxCrossEntropy:
 class SigmoidBinaryCrossEntropy:
     """Two classes: one output, the probability of the second class."""
 
-    name = "binary_cross_entropy"
+    name, activation = "binary_cross_entropy", "sigmoid"
 
     def output(self, z):
         """Class probabilities (n, 2): [1 - p, p]."""
@@ -83,7 +83,7 @@ class SigmoidBinaryCrossEntropy:
 class MeanSquaredError:
     """Regression, one or several targets: identity output, mean over all values."""
 
-    name = "mse"
+    name, activation = "mse", "identity"
 
     def output(self, z):
         return z

@@ -1,0 +1,52 @@
+"""Atomic writes and the run folder."""
+import os
+
+import pytest
+
+from mlpcli import artifacts
+from mlpcli.errors import RunFolderError
+
+
+def test_atomic_write_replaces_whole_and_leaves_no_temporaries(tmp_path):
+    target = tmp_path / "metrics.json"
+    artifacts.atomic_write(target, "old")
+    artifacts.atomic_write(target, "new")
+    assert target.read_text() == "new"
+    assert os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "weights.npz"
+    artifacts.atomic_write(target, b"old")
+
+    def boom(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        artifacts.atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["weights.npz"]
+
+
+def test_run_folder_defaults_to_a_fresh_timestamped_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    a = artifacts.new_run_dir(None, None, "my config", overwrite=False)
+    b = artifacts.new_run_dir(None, None, "my config", overwrite=False)
+    assert a.parent.name == "runs" and a.name.startswith("my_config-")
+    assert a != b and a.is_dir() and b.is_dir()
+
+
+def test_run_folder_with_results_is_never_reused_silently(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    with pytest.raises(RunFolderError, match="already holds results"):
+        artifacts.new_run_dir(str(out), None, "x", overwrite=False)
+    assert artifacts.new_run_dir(str(out), None, "x", overwrite=True) == out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert artifacts.new_run_dir(str(empty), None, "x", overwrite=False) == empty
+    (tmp_path / "file").write_text("")
+    with pytest.raises(RunFolderError, match="not a folder"):
+        artifacts.new_run_dir(str(tmp_path / "file"), None, "x", overwrite=False)

@@ -1,0 +1,105 @@
+"""The data registry, files, labels and scaling."""
+import numpy as np
+import pytest
+
+from mlpcli import data
+from mlpcli.errors import DataError
+
+
+@pytest.mark.parametrize("name", sorted(data.LOADERS))
+def test_every_bundled_loader_loads(name):
+    X, y = data.load_dataset(name, {}, random_state=0)
+    assert X.ndim == 2 and len(X) == len(y) > 0
+
+
+@pytest.mark.parametrize("name", sorted(data.GENERATORS))
+def test_every_generator_takes_options_and_a_seed(name):
+    X, y = data.load_dataset(name, {"n_samples": 123}, random_state=5)
+    assert len(X) == len(y) == 123
+    X2, _ = data.load_dataset(name, {"n_samples": 123}, random_state=5)
+    np.testing.assert_array_equal(X, X2)
+    X3, _ = data.load_dataset(name, {"n_samples": 123}, random_state=6)
+    assert not np.array_equal(X, X3)
+
+
+def test_options_reach_the_generator():
+    X, _ = data.load_dataset("classification", {"n_samples": 50, "n_features": 7}, 0)
+    assert X.shape == (50, 7)
+    _, y = data.load_dataset("blobs", {"n_samples": 60, "centers": 4}, 0)
+    assert len(np.unique(y)) == 4
+
+
+def test_unknown_option_is_refused_with_a_suggestion():
+    with pytest.raises(DataError, match=r"data\.options\.noize: .*did you mean 'noise'"):
+        data.load_dataset("moons", {"noize": 0.1}, 0)
+    with pytest.raises(DataError, match="return_X_y"):
+        data.load_dataset("digits", {"return_X_y": False}, 0)
+
+
+def test_task_inference():
+    assert data.infer_task(np.array([0, 1, 2])) == "classification"
+    assert data.infer_task(np.array(["a", "b"])) == "classification"
+    assert data.infer_task(np.array([True, False])) == "classification"
+    assert data.infer_task(np.array([0.5, 1.5])) == "regression"
+    assert data.infer_task(np.zeros((4, 3))) == "regression"
+
+
+def test_labels_of_any_kind_map_to_classes_and_back():
+    y = np.array(["b", "a", "c", "a"])
+    index, classes = data.encode_classes(y, "y")
+    assert classes.tolist() == ["a", "b", "c"]
+    assert classes[index].tolist() == y.tolist()
+    with pytest.raises(DataError, match="at least 2 classes"):
+        data.encode_classes(np.array([1, 1, 1]), "y")
+
+
+def test_npz_and_csv_files(tmp_path):
+    X = np.arange(20.0).reshape(10, 2)
+    y = np.array([0, 1] * 5)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    X2, y2 = data.read_xy(str(tmp_path / "d.npz"))
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+    rows = ["f1,f2,label"] + [f"{a},{b},{'yes' if t else 'no'}" for (a, b), t in zip(X, y)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    X3, y3 = data.read_xy(str(tmp_path / "d.csv"))
+    np.testing.assert_array_equal(X3, X)
+    assert y3.tolist() == ["yes" if t else "no" for t in y]
+    (tmp_path / "n.csv").write_text("1,2,0.5\n3,4,1.5\n")  # no header, numeric target
+    X4, y4 = data.read_xy(str(tmp_path / "n.csv"))
+    assert X4.shape == (2, 2) and y4.dtype.kind == "f"
+
+
+def test_bad_files_are_refused(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        data.read_xy(str(tmp_path / "missing.npz"))
+    np.savez(tmp_path / "noy.npz", X=np.zeros((3, 2)))
+    with pytest.raises(DataError, match="needs arrays 'X' and 'y'"):
+        data.read_xy(str(tmp_path / "noy.npz"))
+    np.savez(tmp_path / "obj.npz", X=np.array([{}, {}], dtype=object), y=np.zeros(2))
+    with pytest.raises(DataError, match="not a readable .npz"):
+        data.read_xy(str(tmp_path / "obj.npz"))
+    with pytest.raises(DataError, match="NaN or infinite"):
+        data.check_xy(np.array([[np.nan, 1.0]]), np.array([0]), "f")
+    with pytest.raises(DataError, match="3 rows but y has 2"):
+        data.check_xy(np.zeros((3, 2)), np.zeros(2), "f")
+
+
+def test_split_sizes_and_disjointness():
+    X = np.arange(200.0).reshape(100, 2)
+    y = np.repeat([0, 1], 50)
+    parts = data.split(X, y, "classification", 0.2, 0.25, random_state=0)
+    assert [len(parts[k].X) for k in ("train", "val", "test")] == [60, 20, 20]
+    seen = np.concatenate([parts[k].X[:, 0] for k in parts])
+    assert sorted(seen.tolist()) == X[:, 0].tolist()  # every sample exactly once
+    assert np.bincount(parts["test"].y).tolist() == [10, 10]
+    assert set(data.split(X, y, "classification", 0.2, 0.0, 0)) == {"train", "test"}
+
+
+def test_scalers():
+    X = np.array([[0.0, 10], [2, 10], [4, 10]])
+    offset, scale = data.fit_scaler("standard", X)
+    np.testing.assert_allclose((X - offset) / scale, [[-1.2247449, 0], [0, 0], [1.2247449, 0]], atol=1e-6)
+    offset, scale = data.fit_scaler("minmax", X)
+    np.testing.assert_allclose((X - offset) / scale, [[0, 0], [0.5, 0], [1, 0]])
+    assert data.fit_scaler("none", X) is None

@@ -1,0 +1,191 @@
+"""SGD and Adam against their textbook (PyTorch) update rules, on the flat buffer."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlpcli.engine import MLP, OPTIMIZERS, SGD, Adam, LayerSpec, get_optimizer
+
+STEPS = 3
+
+
+def grad_sequence(n=7, steps=STEPS, seed=0):
+    """A different gradient at each step, so a rule that ignores history shows."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(n) for _ in range(steps)]
+
+
+def run(optimizer, p0, grads):
+    params = p0.copy()
+    buffer = params  # the model holds views into this exact array
+    for g in grads:
+        optimizer.step(params, g.copy())
+    assert params is buffer
+    return params
+
+
+def sgd_reference(p, grads, lr, momentum=0.0, nesterov=False):
+    """PyTorch's SGD: v = mu * v + g; p -= lr * (g + mu * v if nesterov else v)."""
+    p, v = p.copy(), np.zeros_like(p)
+    for g in grads:
+        if momentum == 0:
+            p = p - lr * g
+            continue
+        v = momentum * v + g
+        p = p - lr * (g + momentum * v if nesterov else v)
+    return p
+
+
+def adam_reference(p, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """PyTorch's Adam: m, v are biased moments; t is 1-based;
+    p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)."""
+    p, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        bc1, bc2 = 1 - beta1**t, 1 - beta2**t
+        p = p - lr / bc1 * m / (np.sqrt(v) / math.sqrt(bc2) + eps)
+    return p
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"lr": 0.1},
+        {"lr": 0.05, "momentum": 0.9},
+        {"lr": 0.05, "momentum": 0.9, "nesterov": True},
+        {"lr": 0.3, "momentum": 0.5, "nesterov": True},
+    ],
+    ids=["plain", "momentum", "nesterov", "nesterov-0.5"],
+)
+def test_sgd_follows_the_pytorch_rule(options):
+    p0, grads = np.random.default_rng(1).standard_normal(7), grad_sequence()
+    got = run(SGD(**options), p0, grads)
+    np.testing.assert_allclose(got, sgd_reference(p0, grads, **options), rtol=0, atol=1e-12)
+    assert np.max(np.abs(got - p0)) > 1e-3  # it moved
+
+
+def test_sgd_variants_differ_from_each_other():
+    """Guards the reference test: momentum and Nesterov are not the same rule."""
+    p0, grads = np.zeros(7), grad_sequence()
+    plain = run(SGD(lr=0.1), p0, grads)
+    heavy = run(SGD(lr=0.1, momentum=0.9), p0, grads)
+    nesterov = run(SGD(lr=0.1, momentum=0.9, nesterov=True), p0, grads)
+    assert np.max(np.abs(plain - heavy)) > 1e-2
+    assert np.max(np.abs(heavy - nesterov)) > 1e-2
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"lr": 0.001},
+        {"lr": 0.1, "beta1": 0.5, "beta2": 0.9},
+        {"lr": 0.01, "beta1": 0.0, "beta2": 0.99, "eps": 0.1},
+    ],
+    ids=["defaults", "short-memory", "big-eps"],
+)
+def test_adam_follows_the_pytorch_rule(options):
+    p0, grads = np.random.default_rng(2).standard_normal(7), grad_sequence(seed=3)
+    got = run(Adam(**options), p0, grads)
+    np.testing.assert_allclose(got, adam_reference(p0, grads, **options), rtol=0, atol=1e-12)
+
+
+def test_adam_first_step_moves_every_parameter_by_lr():
+    """With bias correction, step 1 is lr * g / (|g| + eps): about lr, whatever |g|."""
+    g = np.array([1e-3, -2.0, 50.0])
+    params = np.zeros(3)
+    Adam(lr=0.01).step(params, g)
+    np.testing.assert_allclose(params, -0.01 * np.sign(g), rtol=1e-4)
+
+
+def test_step_counter_and_state_continue_across_steps():
+    opt = Adam(lr=0.01)
+    params = np.zeros(4)
+    for g in grad_sequence(n=4, steps=5):
+        opt.step(params, g)
+    state = opt.state_dict()
+    assert state["t"] == 5
+    assert state["m"].shape == state["v"].shape == (4,)
+    sgd = SGD(lr=0.01, momentum=0.9)
+    sgd.step(np.zeros(4), np.ones(4))
+    sgd.step(np.zeros(4), np.ones(4))
+    np.testing.assert_allclose(sgd.state_dict()["velocity"], 1.9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("sgd", {"lr": 0.1}),
+        ("sgd", {"lr": 0.05, "momentum": 0.9}),
+        ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+        ("adam", {"lr": 0.05}),
+    ],
+)
+def test_optimizers_minimise_a_quadratic(name, options, dtype):
+    """f(p) = 1/2 sum(a (p - c)^2), condition number 10: every optimizer reaches c."""
+    a = np.linspace(1, 10, 6).astype(dtype)
+    c = np.linspace(-2, 3, 6).astype(dtype)
+    params = np.zeros(6, dtype)
+    opt = get_optimizer(name, **options)
+    start = float(0.5 * np.sum(a * (params - c) ** 2))
+    for _ in range(500):
+        opt.step(params, a * (params - c))
+    assert params.dtype == dtype
+    assert float(0.5 * np.sum(a * (params - c) ** 2)) < 1e-6 * start
+    np.testing.assert_allclose(params, c, atol=2e-3)
+
+
+def test_optimizer_trains_a_network_through_the_flat_buffer():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 2))
+    y = (x[:, 0] * x[:, 1] > 0).astype(int)  # XOR-like: needs the hidden layer
+    network = MLP(2, [LayerSpec(16, "tanh")], 2, "cross_entropy", dtype="float64")
+    network.init_params(rng)
+    opt = get_optimizer("adam", lr=0.05)
+    first = network.train_step(x, y)
+    for _ in range(300):
+        loss = network.train_step(x, y)
+        opt.step(network.params, network.grads)
+    assert loss < 0.25 * first
+    assert np.mean(network.predict(x).argmax(axis=1) == y) > 0.9
+
+
+@pytest.mark.parametrize(
+    "cls, options, message",
+    [
+        (SGD, {"lr": 0}, "learning rate"),
+        (SGD, {"lr": -0.1}, "learning rate"),
+        (SGD, {"lr": float("nan")}, "learning rate"),
+        (SGD, {"lr": 0.1, "momentum": -0.1}, "momentum"),
+        (SGD, {"lr": 0.1, "momentum": 1.0}, "momentum"),
+        (SGD, {"lr": 0.1, "nesterov": True}, "nesterov"),
+        (Adam, {"lr": 0}, "learning rate"),
+        (Adam, {"lr": 0.1, "beta1": 1.0}, "beta1"),
+        (Adam, {"lr": 0.1, "beta1": -0.1}, "beta1"),
+        (Adam, {"lr": 0.1, "beta2": 1.0}, "beta2"),
+        (Adam, {"lr": 0.1, "beta2": float("nan")}, "beta2"),
+    ],
+)
+def test_invalid_hyper_parameters_raise_value_error(cls, options, message):
+    with pytest.raises(ValueError, match=message):
+        cls(**options)
+
+
+def test_get_optimizer_builds_the_named_optimizer_with_its_options():
+    opt = get_optimizer("sgd", lr=0.2, momentum=0.5, nesterov=True)
+    assert isinstance(opt, SGD) and (opt.lr, opt.momentum, opt.nesterov) == (0.2, 0.5, True)
+    opt = get_optimizer("adam", lr=0.2, beta2=0.9)
+    assert isinstance(opt, Adam) and (opt.lr, opt.beta2) == (0.2, 0.9)
+    assert set(OPTIMIZERS) == {"sgd", "adam"}
+
+
+def test_get_optimizer_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError) as info:
+        get_optimizer("rmsprop", lr=0.1)
+    message = str(info.value)
+    assert "'rmsprop'" in message
+    for name in OPTIMIZERS:
+        assert name in message
