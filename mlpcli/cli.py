@@ -155,19 +155,25 @@ def info(weights, as_json):
 # --------------------------------------------------------------------------- entry point
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread so cleanup runs."""
+class _Signalled(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread so cleanup runs.
+
+    Not a KeyboardInterrupt: Click would print a blank line for that."""
+
+    def __init__(self, signum):
+        self.signum = signum
 
 
-def _on_sigterm(signum, frame):
-    raise _Terminated()
+def _on_signal(signum, frame):
+    raise _Signalled(signum)
 
 
 def main(argv=None) -> None:
     """Run ``mlp``; map every failure to one ``Error:`` line and an exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args or os.environ.get("MLP_DEBUG", "") not in ("", "0")
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
     try:
         code = cli.main(args=args, prog_name="mlp", standalone_mode=False)
     except click.exceptions.Exit as exc:  # pragma: no cover - click returns it in non-standalone mode
@@ -183,8 +189,8 @@ def main(argv=None) -> None:
         code = _fail(str(exc), exc.exit_code, debug)
     except KeyboardInterrupt:
         code = _fail("interrupted", 130)
-    except _Terminated:
-        code = _fail("terminated", 143)
+    except _Signalled as exc:
+        code = _fail("interrupted" if exc.signum == signal.SIGINT else "terminated", 128 + exc.signum)
     except BrokenPipeError:
         # stdout closed early (mlp predict ... | head): not an error of ours.
         sys.stderr.close()

@@ -1,6 +1,7 @@
 """A tqdm progress bar on stderr, as a training callback (terminal only)."""
 from __future__ import annotations
 
+import os
 import sys
 
 from .training import Callback
@@ -18,12 +19,18 @@ class ProgressBar(Callback):
         from tqdm.auto import tqdm
 
         self.epochs = fit_state["epochs"]
+        try:
+            columns = os.get_terminal_size(self.file.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            columns = 0
         self.bar = tqdm(
             total=fit_state["epochs"] * fit_state["batches_per_epoch"],
             desc=f"epoch 1/{self.epochs}",
             unit="batch",
             file=self.file,
-            dynamic_ncols=True,
+            # A terminal that reports no size (some pseudo-terminals) would get an empty bar.
+            dynamic_ncols=columns > 0,
+            ncols=None if columns else 80,
             leave=False,
         )
 
