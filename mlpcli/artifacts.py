@@ -14,6 +14,7 @@ import re
 import tempfile
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
         data = data.encode("utf-8")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -42,6 +44,12 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path, obj) -> Path:
@@ -187,7 +195,7 @@ def _read_npz(path: Path) -> dict:
         if "pickle" in str(exc).lower():
             raise WeightsError(f"{path}: holds pickled objects, which are never loaded") from None
         raise WeightsError(f"{path}: not a valid weights file ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, NotImplementedError, zlib.error) as exc:
         raise WeightsError(f"{path}: not a valid weights file ({type(exc).__name__}: {exc})") from None
 
 

@@ -171,7 +171,10 @@ def _on_signal(signum, frame):
 def main(argv=None) -> None:
     """Run ``mlp``; map every failure to one ``Error:`` line and an exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in args or os.environ.get("MLP_DEBUG", "") not in ("", "0")
+    # --debug is accepted anywhere on the line (mlp train x.yaml --debug), not only before the command.
+    end = args.index("--") if "--" in args else len(args)
+    debug = "--debug" in args[:end] or os.environ.get("MLP_DEBUG", "") not in ("", "0")
+    args = [a for i, a in enumerate(args) if a != "--debug" or i >= end]
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .engine.activations import ACTIVATION_OPTIONS, ACTIVATIONS
 from .engine.initializers import INITIALIZERS
@@ -25,6 +25,17 @@ CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1_macro")
 REGRESSION_METRICS = ("r2", "mse", "mae")
 # Metrics where larger is better; every other monitored value is minimised.
 MAXIMISED = {"accuracy", "balanced_accuracy", "f1_macro", "r2"}
+
+
+def _not_bool(value):
+    # pydantic's lax mode reads true as 1, and YAML 1.1 reads yes / on as true.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {json.dumps(value)}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
 
 
 class _Section(BaseModel):
@@ -40,8 +51,8 @@ def _choose(kind: str, value: str, valid) -> str:
 class DataConfig(_Section):
     dataset: str = "digits"
     options: dict[str, Any] = Field(default_factory=dict)
-    test_size: float = Field(0.2, gt=0, lt=1)
-    val_size: float = Field(0.1, ge=0, lt=1)
+    test_size: Float = Field(0.2, gt=0, lt=1)
+    val_size: Float = Field(0.1, ge=0, lt=1)
     scale: Literal["standard", "minmax", "none"] = "standard"
 
     @field_validator("dataset")
@@ -58,10 +69,10 @@ class DataConfig(_Section):
 
 
 class LayerConfig(_Section):
-    units: int = Field(ge=1)
+    units: Int = Field(ge=1)
     activation: str = "relu"
-    dropout: float = Field(0.0, ge=0, lt=1)
-    negative_slope: float | None = Field(None, ge=0)
+    dropout: Float = Field(0.0, ge=0, lt=1)
+    negative_slope: Float | None = Field(None, ge=0)
     approximate: Literal["none", "tanh"] | None = None
 
     @field_validator("activation")
@@ -100,8 +111,8 @@ class ModelConfig(_Section):
 
 class SGDConfig(_Section):
     name: Literal["sgd"]
-    lr: float = Field(0.01, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)
+    lr: Float = Field(0.01, gt=0)
+    momentum: Float = Field(0.0, ge=0, lt=1)
     nesterov: bool = False
 
     @model_validator(mode="after")
@@ -113,10 +124,10 @@ class SGDConfig(_Section):
 
 class AdamConfig(_Section):
     name: Literal["adam"] = "adam"
-    lr: float = Field(0.001, gt=0)
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0)
+    lr: Float = Field(0.001, gt=0)
+    beta1: Float = Field(0.9, ge=0, lt=1)
+    beta2: Float = Field(0.999, ge=0, lt=1)
+    eps: Float = Field(1e-8, gt=0)
 
 
 OptimizerConfig = Annotated[Union[AdamConfig, SGDConfig], Field(discriminator="name")]
@@ -125,8 +136,8 @@ OPTIMIZER_CONFIGS = {"adam": AdamConfig, "sgd": SGDConfig}
 
 class EarlyStoppingConfig(_Section):
     monitor: str = "val_loss"
-    patience: int = Field(10, ge=1)
-    min_delta: float = Field(0.0, ge=0)
+    patience: Int = Field(10, ge=1)
+    min_delta: Float = Field(0.0, ge=0)
     mode: Literal["auto", "min", "max"] = "auto"
     restore_best: bool = True
 
@@ -145,10 +156,10 @@ class EarlyStoppingConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(50, ge=1)
-    batch_size: int = Field(32, ge=1)
+    epochs: Int = Field(50, ge=1)
+    batch_size: Int = Field(32, ge=1)
     optimizer: OptimizerConfig = Field(default_factory=AdamConfig)
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: Float = Field(0.0, ge=0)
     early_stopping: EarlyStoppingConfig | None = None
     shuffle: bool = True
 
@@ -165,7 +176,7 @@ class OutputConfig(_Section):
 
 
 class Config(_Section):
-    seed: int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -221,6 +232,12 @@ def _construct_mapping(loader, node, deep=False):
     return yaml.SafeLoader.construct_mapping(loader, node, deep)
 
 
+# YAML 1.2 floats: PyYAML (YAML 1.1) reads 1e-3 as a string, which data.options passes on unconverted.
+_StrictSafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 _StrictSafeLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
@@ -300,10 +317,16 @@ def apply_overrides(raw: dict, overrides, source: str = "config") -> dict:
                 raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} is not a mapping")
             if last:
                 node[part] = value
-            else:
-                if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
-                    node[part] = {}
-                node = node[part]
+                continue
+            if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
+                if parts[depth + 1].isdigit():
+                    where = ".".join(parts[: depth + 1])
+                    raise ConfigError(
+                        f"--set {key}: {where} is not a list in {source}; set the whole list, "
+                        f"e.g. --set '{where}=[{{units: 64}}]'"
+                    )
+                node[part] = {}
+            node = node[part]
     return raw
 
 
@@ -315,8 +338,20 @@ _TYPE_NAMES = {
 }
 
 
+# Names other libraries use for our keys (Keras, PyTorch, scikit-learn).
+_ALIASES = {
+    "learning_rate": "lr", "learning_rate_init": "lr", "beta_1": "beta1", "beta_2": "beta2",
+    "epsilon": "eps", "rate": "dropout", "n_epochs": "epochs", "num_epochs": "epochs",
+    "max_iter": "epochs", "random_state": "seed", "units_per_layer": "units", "hidden_layers": "layers",
+    "optimiser": "optimizer", "solver": "optimizer", "alpha": "weight_decay", "l2": "weight_decay",
+}
+
+
 def _did_you_mean(value, valid) -> str:
-    match = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1, cutoff=0.6)
+    valid = [str(v) for v in valid]
+    if _ALIASES.get(str(value)) in valid:
+        return f"; did you mean {_ALIASES[str(value)]!r}?"
+    match = difflib.get_close_matches(str(value), valid, n=1, cutoff=0.6)
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
@@ -363,10 +398,12 @@ def _model_at(loc) -> tuple[type[BaseModel] | None, list]:
 
 
 def _nested_model(annotation):
-    for arg in (annotation, *typing.get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        inner = _nested_model(arg) if typing.get_args(arg) else None
+    """The BaseModel class inside an annotation (X, list[X], X | None, Union[X, Y]), or None."""
+    args = typing.get_args(annotation)
+    if not args:
+        return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    for arg in args:
+        inner = _nested_model(arg)
         if inner:
             return inner
     return None

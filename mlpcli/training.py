@@ -99,6 +99,8 @@ def _fit(network, optimizer, X, y, epochs, batch_size, rng, task, validation, we
         for b in range(n_batches):
             idx = order[b * batch_size : (b + 1) * batch_size]
             loss = network.train_step(X[idx], y[idx])
+            if not math.isfinite(loss):
+                raise TrainingDiverged(epoch, step + 1, optimizer.lr)
             if weight_decay:
                 # L2 on the weights (not the biases): one pass over their contiguous block.
                 network.grads[: network.n_weights] += weight_decay * network.params[: network.n_weights]
@@ -108,7 +110,7 @@ def _fit(network, optimizer, X, y, epochs, batch_size, rng, task, validation, we
             for cb in callbacks:
                 cb.on_batch_end(b)
         train_loss = total / n
-        if not (math.isfinite(train_loss) and np.isfinite(network.params).all()):
+        if not np.isfinite(network.params).all():
             raise TrainingDiverged(epoch, step, optimizer.lr)
         logs = {"epoch": epoch, "train_loss": train_loss}
         if validation is not None:

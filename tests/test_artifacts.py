@@ -15,6 +15,15 @@ def test_atomic_write_replaces_whole_and_leaves_no_temporaries(tmp_path):
     assert os.listdir(tmp_path) == ["metrics.json"]
 
 
+def test_written_files_get_the_usual_mode(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        path = artifacts.atomic_write(tmp_path / "config.yaml", "seed: 0\n")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by others, like any file the user writes
+
+
 def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "weights.npz"
     artifacts.atomic_write(target, b"old")
