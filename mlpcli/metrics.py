@@ -38,6 +38,5 @@ def regression(y: np.ndarray, pred: np.ndarray, loss: float) -> dict:
 
 def score(network, X: np.ndarray, y: np.ndarray, task: str) -> dict:
     """Every metric of ``task`` for a network on already-scaled X."""
-    out = network.predict(X)
-    loss = network.head.loss(out, y)
+    loss, out = network.evaluate(X, y)
     return classification(y, out, loss) if task == "classification" else regression(y, out, loss)

@@ -176,6 +176,23 @@ def test_eval_loss_from_outputs_equals_training_objective(name):
         assert head.loss(head.output(z.copy()), y) == pytest.approx(head.forward(z.copy(), y), rel=1e-12, abs=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["cross_entropy", "binary_cross_entropy"])
+def test_eval_loss_equals_training_objective_for_confidently_wrong_predictions(name, dtype):
+    """An over-confident wrong prediction (logit margin 40) costs 40 nats in training;
+    the validation loss (what early stopping watches) must report the same."""
+    head = LOSSES[name]()
+    z = np.array([[40.0, 0.0]] if name == "cross_entropy" else [[40.0]], dtype)
+    y = np.array([1] if name == "cross_entropy" else [0])
+    assert head.forward(z.copy(), y) == pytest.approx(40.0, rel=1e-6)
+    # the network's evaluation path (used for val_loss and test loss) scores from logits too
+    network = MLP(1, [], z.shape[1], name, dtype=dtype)
+    network.parameters["dense.0.weight"][...] = z
+    loss, out = network.evaluate(np.ones((1, 1)), y)
+    assert loss == pytest.approx(40.0, rel=1e-6)
+    assert out.shape == (1, 2)
+
+
 def test_cross_entropy_value_on_a_hand_computed_case():
     head = LOSSES["cross_entropy"]()
     z = np.array([[0.0, 0.0], [np.log(3.0), 0.0]])  # p = [.5, .5] and [.75, .25]

@@ -341,3 +341,10 @@ def test_engine_does_not_import_scikit_learn():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("loss, n_outputs", [("cross_entropy", 1), ("binary_cross_entropy", 2)])
+def test_output_width_must_suit_the_loss(loss, n_outputs):
+    # one softmax unit always has probability 1 (a loss of 0 that learns nothing)
+    with pytest.raises(ValueError, match=loss):
+        MLP(3, [], n_outputs, loss)

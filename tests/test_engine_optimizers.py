@@ -167,6 +167,9 @@ def test_optimizer_trains_a_network_through_the_flat_buffer():
         (Adam, {"lr": 0.1, "beta1": -0.1}, "beta1"),
         (Adam, {"lr": 0.1, "beta2": 1.0}, "beta2"),
         (Adam, {"lr": 0.1, "beta2": float("nan")}, "beta2"),
+        (SGD, {"lr": float("inf")}, "learning rate"),
+        (Adam, {"lr": 0.1, "eps": -1e-8}, "eps"),
+        (Adam, {"lr": 0.1, "eps": float("inf")}, "eps"),
     ],
 )
 def test_invalid_hyper_parameters_raise_value_error(cls, options, message):

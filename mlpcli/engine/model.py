@@ -48,6 +48,11 @@ class MLP:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.n_inputs, self.n_outputs, self.hidden = n_inputs, n_outputs, list(hidden)
         self.head = LOSSES[loss]()
+        if (loss == "binary_cross_entropy") != (n_outputs == 1) and loss != "mse":
+            raise ValueError(
+                f"{loss} needs {'one output' if loss == 'binary_cross_entropy' else 'two or more outputs'}, "
+                f"got n_outputs={n_outputs}"
+            )
         self.layers: list = []
         self.dense: list[Dense] = []
         width = n_inputs
@@ -123,6 +128,22 @@ class MLP:
             for i in range(0, max(len(x), 1), batch_size)
         ]
         return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+    def evaluate(self, x, y, batch_size: int = 4096):
+        """(mean loss exactly as trained, head output) for x in evaluation mode.
+
+        The loss comes from the logits, as in training, so a confidently wrong
+        prediction counts in full rather than at a clipped probability.
+        """
+        x = np.asarray(x, dtype=self.dtype)
+        total, outputs = 0.0, []
+        for i in range(0, max(len(x), 1), batch_size):
+            z = self.forward(x[i : i + batch_size])
+            if len(z):
+                total += self.head.forward(z, y[i : i + batch_size]) * len(z)
+            outputs.append(self.head.output(z))
+        out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
+        return total / max(len(x), 1), out
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)

@@ -14,8 +14,8 @@ import numpy as np
 
 class Optimizer(abc.ABC):
     def __init__(self, lr: float):
-        if not lr > 0:
-            raise ValueError(f"learning rate must be > 0, got {lr}")
+        if not 0 < lr < math.inf:
+            raise ValueError(f"learning rate must be a finite number > 0, got {lr}")
         self.lr = float(lr)
         self.t = 0
 
@@ -69,6 +69,8 @@ class Adam(Optimizer):
         for key, value in (("beta1", beta1), ("beta2", beta2)):
             if not 0 <= value < 1:
                 raise ValueError(f"{key} must be in [0, 1), got {value}")
+        if not 0 <= eps < math.inf:
+            raise ValueError(f"eps must be a finite number >= 0, got {eps}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self.m = self.v = self.buf = None
 
