@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from .registry import lookup
+
 
 class Activation:
     """Base class: no parameters, forward(x, training) -> a, backward(da) -> dx."""
@@ -145,10 +147,4 @@ ACTIVATION_OPTIONS: dict[str, dict] = {
 
 def get_activation(name: str, **options) -> Activation:
     """Look an activation up by name; an unknown name lists the valid ones."""
-    try:
-        cls = ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}"
-        ) from None
-    return cls(**options)
+    return lookup("activation", ACTIVATIONS, name)(**options)

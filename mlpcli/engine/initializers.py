@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from .registry import lookup
+
 
 def he_normal(rng, shape, dtype):
     return rng.normal(0.0, math.sqrt(2 / shape[0]), size=shape).astype(dtype)
@@ -44,8 +46,4 @@ def initializer_for(name: str, activation: str):
     """Resolve 'auto' by activation, then look the initialiser up."""
     if name == "auto":
         name = AUTO_INITIALIZER.get(activation, "glorot_uniform")
-    try:
-        return INITIALIZERS[name]
-    except KeyError:
-        valid = ", ".join(["auto", *sorted(INITIALIZERS)])
-        raise ValueError(f"unknown initializer {name!r}; valid: {valid}") from None
+    return lookup("initializer", INITIALIZERS, name, extra=["auto"])

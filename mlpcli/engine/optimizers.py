@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from .registry import lookup
+
 
 class Optimizer(abc.ABC):
     def __init__(self, lr: float):
@@ -103,10 +105,5 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 
 def get_optimizer(name: str, **options) -> Optimizer:
-    try:
-        cls = OPTIMIZERS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown optimizer {name!r}; valid: {', '.join(sorted(OPTIMIZERS))}"
-        ) from None
-    return cls(**options)
+    """Build an optimizer by name; an unknown name lists the valid ones."""
+    return lookup("optimizer", OPTIMIZERS, name)(**options)
