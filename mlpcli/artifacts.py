@@ -1,14 +1,17 @@
-"""Files: the run folder, the weights file, metrics logs — each written whole or not at all.
+"""Files: the run folder, the weights file, metrics logs, predictions.
 
-Every write goes to a temporary file in the destination folder, is flushed and
-fsynced, then renamed over the target (``os.replace`` is atomic on POSIX), so a
-crash leaves either the old file or the new one, never half of one. Every read
-of an .npz uses ``allow_pickle=False`` and checks each member.
+Every file is written whole or not at all: it goes to a temporary file in the
+destination folder, is flushed and fsynced, then renamed over the target
+(``os.replace`` is atomic on POSIX), so a crash leaves the old file or the new
+one, never half of one. metrics.jsonl grows by one line per epoch, each line a
+single append. Every read of an .npz uses ``allow_pickle=False`` and checks
+each member.
 """
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import tempfile
@@ -20,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from ._version import __version__
-from .errors import RunFolderError, WeightsError
+from .errors import MLPError, RunFolderError, WeightsError
 
 WEIGHTS_FORMAT = "mlpcli.weights"
 WEIGHTS_FORMAT_VERSION = 1
-RESULT_FILES = ("weights.npz", "metrics.json", "metrics.jsonl")
+RESULT_FILES = ("config.yaml", "weights.npz", "metrics.json", "metrics.jsonl")
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> Path:
@@ -32,7 +35,10 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise MLPError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         with os.fdopen(fd, "wb") as f:
@@ -40,8 +46,10 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise MLPError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
     return path
 
@@ -52,8 +60,23 @@ def _umask() -> int:
     return mask
 
 
+def to_json(obj, **kwargs) -> str:
+    """JSON that strict parsers accept: a non-finite number (an undefined r2) becomes null."""
+    return json.dumps(_finite(obj), allow_nan=False, **kwargs)
+
+
+def _finite(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path, obj) -> Path:
-    return atomic_write(path, json.dumps(obj, indent=2) + "\n")
+    return atomic_write(path, to_json(obj, indent=2) + "\n")
 
 
 def write_yaml(path, obj) -> Path:
@@ -62,8 +85,45 @@ def write_yaml(path, obj) -> Path:
     return atomic_write(path, yaml.safe_dump(obj, sort_keys=False))
 
 
-def write_jsonl(path, rows) -> Path:
-    return atomic_write(path, "".join(json.dumps(row) + "\n" for row in rows))
+class JsonLines:
+    """An append-only JSON-lines file: each record is one write() of one whole
+    line, so a killed process leaves whole lines; fsynced when closed."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o666)
+        return self
+
+    def append(self, record: dict) -> None:
+        os.write(self.fd, (to_json(record) + "\n").encode())
+
+    def __exit__(self, *exc):
+        os.fsync(self.fd)
+        os.close(self.fd)
+
+
+def write_table(path: str | Path | None, values: np.ndarray, columns: list[str]) -> str | None:
+    """Predictions as CSV text (path None), or to a .csv / .npy file by its extension."""
+    if path is not None and str(path).lower().endswith(".npy"):
+        buffer = io.BytesIO()
+        np.save(buffer, values, allow_pickle=False)
+        atomic_write(path, buffer.getvalue())
+        return None
+    import csv
+
+    values = values.reshape(len(values), len(columns))
+    digits = 9 if values.dtype == np.float32 else 17  # enough to read the same float back
+    fmt = (lambda v: f"{v:.{digits}g}") if values.dtype.kind == "f" else str
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([fmt(v) for v in row] for row in values.tolist())
+    if path is None:
+        return text.getvalue()
+    atomic_write(path, text.getvalue())
+    return None
 
 
 # --------------------------------------------------------------------------- run folder
@@ -81,6 +141,8 @@ def new_run_dir(out: str | None, config_dir: str | None, config_name: str, overw
                 f"{path}: already holds results ({', '.join(held)}); "
                 "choose another --out or pass --overwrite"
             )
+        for name in held:  # --overwrite: never leave old results beside a new run's
+            (path / name).unlink()
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{_safe_name(config_name)}-{stamp}"
@@ -106,7 +168,7 @@ def _safe_name(name: str) -> str:
 
 def save_weights(path: str | Path, model) -> Path:
     """Write a TrainedModel as DESIGN.md's weights.npz (atomically)."""
-    arrays = {name: np.ascontiguousarray(a) for name, a in sorted_parameters(model.network)}
+    arrays = dict(model.network.parameters)
     if model.scaler is not None:
         arrays["scaler.mean"], arrays["scaler.scale"] = model.scaler
     meta = {
@@ -119,17 +181,10 @@ def save_weights(path: str | Path, model) -> Path:
         "config": model.config,
         "metrics": model.metrics,
     }
-    arrays["meta"] = np.array(json.dumps(meta))
+    arrays["meta"] = np.array(to_json(meta))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return atomic_write(path, buffer.getvalue())
-
-
-def sorted_parameters(network):
-    """(name, array) in dense-layer order: dense.0.weight, dense.0.bias, dense.1.weight ..."""
-    for i, dense in enumerate(network.dense):
-        yield f"dense.{i}.weight", dense.W
-        yield f"dense.{i}.bias", dense.b
 
 
 def load_weights(path: str | Path):
@@ -159,12 +214,12 @@ def load_weights(path: str | Path):
     n_outputs = last_bias.shape[0]
     head = output_head(task, len(classes) if classes else None)
     network = build_network(config["model"], n_features, n_outputs, head)
-    expected = {name: a.shape for name, a in sorted_parameters(network)}
+    expected = {name: a.shape for name, a in network.parameters.items()}
     scaled = config["data"]["scale"] != "none"
     if scaled:
         expected["scaler.mean"] = expected["scaler.scale"] = (n_features,)
     _check_arrays(path, arrays, expected, network.dtype)
-    for name, view in sorted_parameters(network):
+    for name, view in network.parameters.items():
         view[...] = arrays[name]
     scaler = (arrays["scaler.mean"], arrays["scaler.scale"]) if scaled else None
     if scaler is not None and not np.all(scaler[1] > 0):

@@ -6,7 +6,6 @@ Results go to stdout; progress, logs and errors to stderr. Every error is one
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -49,7 +48,9 @@ def train(config, out, overrides, overwrite, as_json, quiet):
         callbacks.append(ProgressBar())
     result = runner.train(config, out, overrides=overrides, overwrite=overwrite, callbacks=callbacks)
     if as_json:
-        click.echo(json.dumps({"run_dir": str(result.run_dir), **result.metrics}))
+        from .artifacts import to_json
+
+        click.echo(to_json({"run_dir": str(result.run_dir), **result.metrics}))
     else:
         click.echo(_summary(result))
 
@@ -65,8 +66,8 @@ def _summary(result) -> str:
 
 @cli.command("eval")
 @click.argument("weights", type=click.Path())
-@click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Score on this .npz (X, y) or .csv file instead.")
-@click.option("--split", type=click.Choice(["test", "val", "train", "all"]), default="test", show_default=True, help="Which split of the model's own data to score.")
+@click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Score every row of this .npz (X, y) or .csv file instead.")
+@click.option("--split", type=click.Choice(["test", "val", "train", "all"]), help="Which split of the model's own data to score  [default: test]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate(weights, data_file, split, as_json):
     """Score the model in WEIGHTS, on the data it was trained on (rebuilt from
@@ -75,7 +76,9 @@ def evaluate(weights, data_file, split, as_json):
 
     result = runner.evaluate(weights, data_file, split)
     if as_json:
-        click.echo(json.dumps(result))
+        from .artifacts import to_json
+
+        click.echo(to_json(result))
         return
     click.echo(f"{result['split']} split, {result['n_samples']} samples")
     for key, value in result.items():
@@ -91,40 +94,13 @@ def evaluate(weights, data_file, split, as_json):
 def predict(weights, input_file, proba, output):
     """Predict for the rows of INPUT (.csv, .npz or .npy; raw, unscaled features)."""
     from . import runner
-    from .errors import MLPError
+    from .artifacts import write_table
 
     if output and not output.lower().endswith((".csv", ".npy")):
         raise MLPError(f"-o {output}: use a .csv or .npy file name")
-    values, columns = runner.predict(weights, input_file, proba)
-    if output and output.lower().endswith(".npy"):
-        import io
-
-        import numpy as np
-
-        from .artifacts import atomic_write
-
-        buffer = io.BytesIO()
-        np.save(buffer, values, allow_pickle=False)
-        atomic_write(output, buffer.getvalue())
-        return
-    text = _csv(values, columns)
-    if output:
-        from .artifacts import atomic_write
-
-        atomic_write(output, text)
-    else:
+    text = write_table(output, *runner.predict(weights, input_file, proba))
+    if text is not None:
         click.echo(text, nl=False)
-
-
-def _csv(values, columns) -> str:
-    import numpy as np
-
-    values = values.reshape(len(values), -1)
-    digits = 9 if values.dtype == np.float32 else 17
-    fmt = (lambda v: f"{v:.{digits}g}") if values.dtype.kind == "f" else str
-    lines = [",".join(columns)]
-    lines += [",".join(fmt(v) for v in row) for row in values.tolist()]
-    return "\n".join(lines) + "\n"
 
 
 @cli.command()
@@ -136,18 +112,20 @@ def info(weights, as_json):
 
     d = runner.info(weights)
     if as_json:
-        click.echo(json.dumps(d))
+        from .artifacts import to_json
+
+        click.echo(to_json(d))
         return
     classes = f", {len(d['classes'])} classes" if d["classes"] else ""
     click.echo(f"{d['weights']}: {d['task']}{classes}, {d['n_features']} features, {d['dtype']}, scale {d['scale']}")
-    click.echo(f"  {'layer':<9} {'shape':>12} {'activation':<22} {'dropout':>7} {'params':>9}")
+    click.echo(f"  {'layer':<9} {'shape':>12} {'activation':<12} {'dropout':>7} {'params':>9}")
     for layer in d["layers"]:
         shape = f"{layer['in']}x{layer['out']}"
-        click.echo(f"  {layer['name']:<9} {shape:>12} {layer['activation']:<22} {layer['dropout']:>7g} {layer['params']:>9,}")
+        click.echo(f"  {layer['name']:<9} {shape:>12} {layer['activation']:<12} {layer['dropout']:>7g} {layer['params']:>9,}")
     click.echo(f"  total parameters: {d['n_params']:,}")
     m = d["metrics"]
     if m.get("test"):
-        figures = ", ".join(f"{k} {v:.4g}" for k, v in m["test"].items())
+        figures = ", ".join(f"{k} {v:.4g}" for k, v in m["test"].items() if v is not None)
         click.echo(f"  trained on {d['dataset']}: {m['epochs_run']} epochs (best {m['best_epoch']}), {m['train_seconds']:.1f}s")
         click.echo(f"  test: {figures}")
 
@@ -181,6 +159,9 @@ def main(argv=None) -> None:
         code = cli.main(args=args, prog_name="mlp", standalone_mode=False)
     except click.exceptions.Exit as exc:  # pragma: no cover - click returns it in non-standalone mode
         code = exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `mlp`: the help page, as it is
+        click.echo(exc.ctx.get_help())
+        code = 0
     except click.exceptions.Abort:
         code = _fail("interrupted", 130)
     except click.UsageError as exc:

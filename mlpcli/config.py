@@ -23,6 +23,7 @@ from .errors import ConfigError
 
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1_macro")
 REGRESSION_METRICS = ("r2", "mse", "mae")
+TASK_METRICS = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
 # Metrics where larger is better; every other monitored value is minimised.
 MAXIMISED = {"accuracy", "balanced_accuracy", "f1_macro", "r2"}
 
@@ -38,14 +39,20 @@ Int = Annotated[int, BeforeValidator(_not_bool)]
 Float = Annotated[float, BeforeValidator(_not_bool)]
 
 
+def monitors(task: str = "auto") -> list[str]:
+    """The values early stopping can watch for a task ('auto': for either)."""
+    metrics = TASK_METRICS.get(task, CLASSIFICATION_METRICS + REGRESSION_METRICS)
+    return ["val_loss", *(f"val_{m}" for m in metrics), "train_loss"]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 def _choose(kind: str, value: str, valid) -> str:
     if value in valid:
         return value
-    raise ValueError(f"unknown {kind} {value!r}{_did_you_mean(value, valid)}; valid: {', '.join(sorted(valid))}")
+    raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}{_did_you_mean(value, valid)}")
 
 
 class DataConfig(_Section):
@@ -63,8 +70,8 @@ class DataConfig(_Section):
         if value in DATASETS or value.lower().endswith(FILE_SUFFIXES):
             return value
         raise ValueError(
-            f"unknown dataset {value!r}{_did_you_mean(value, DATASETS)}; valid: "
-            f"{', '.join(DATASETS)}, or a path to a {' / '.join(FILE_SUFFIXES)} file"
+            f"unknown dataset {value!r}; valid: {', '.join(DATASETS)}, "
+            f"or a path to a {' / '.join(FILE_SUFFIXES)} file{_did_you_mean(value, DATASETS)}"
         )
 
 
@@ -144,10 +151,7 @@ class EarlyStoppingConfig(_Section):
     @field_validator("monitor")
     @classmethod
     def _known_monitor(cls, value: str) -> str:
-        valid = ["train_loss", "val_loss"] + [
-            f"val_{m}" for m in CLASSIFICATION_METRICS + REGRESSION_METRICS if m != "mse"
-        ]
-        return _choose("metric", value, valid)
+        return _choose("metric", value, monitors())
 
     def resolved_mode(self) -> str:
         if self.mode != "auto":
@@ -190,15 +194,9 @@ class Config(_Section):
                 f"train.early_stopping.monitor: {stop.monitor!r} needs a validation split "
                 "(data.val_size > 0), or monitor 'train_loss'"
             )
-        metric = stop.monitor.removeprefix("val_") if stop else None
-        task = self.model.task
-        if metric and task != "auto":
-            own = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-            if metric not in own + ("loss", "train_loss"):
-                raise ValueError(
-                    f"train.early_stopping.monitor: {stop.monitor!r} is not a {task} metric "
-                    f"(valid: val_loss, {', '.join('val_' + m for m in own)}, train_loss)"
-                )
+        problem = stop and self.model.task != "auto" and monitor_problem(stop.monitor, self.model.task)
+        if problem:
+            raise ValueError(problem)
         return self
 
     def to_dict(self) -> dict:
@@ -209,6 +207,15 @@ class Config(_Section):
                 if layer[key] is None:
                     del layer[key]
         return data
+
+
+def monitor_problem(monitor: str, task: str) -> str | None:
+    """Why an early-stopping monitor cannot be used for a task, or None. Checked
+    at validation when the task is given, and again once 'auto' has become one."""
+    valid = monitors(task)
+    if monitor in valid:
+        return None
+    return f"train.early_stopping.monitor: {monitor!r} is not logged for {task}; valid: {', '.join(valid)}"
 
 
 # --------------------------------------------------------------------------- loading
@@ -294,6 +301,7 @@ def apply_overrides(raw: dict, overrides, source: str = "config") -> dict:
     raw = copy.deepcopy(raw) if isinstance(raw, dict) else raw
     for item in overrides:
         key, sep, text = item.partition("=")
+        key = re.sub(r"\[(\d+)\]", r".\1", key)  # model.layers[0].units, as errors print it
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.optimizer.lr=0.01")
         try:
@@ -450,7 +458,9 @@ def _describe(error: dict) -> str:
     if kind == "union_tag_invalid":
         tags = sorted(OPTIMIZER_CONFIGS)
         tag = error["ctx"]["tag"]
-        return f"{key}.name: unknown optimizer {tag!r}{_did_you_mean(tag, tags)}; valid: {', '.join(tags)}"
+        return f"{key}.name: unknown optimizer {tag!r}; valid: {', '.join(tags)}{_did_you_mean(tag, tags)}"
+    if kind == "finite_number":
+        return f"{key}: must be a finite number, got {_show(value)}"
     if kind == "value_error":
         message = str(error["ctx"]["error"])
         return message if message.startswith(("train.", "model.", "data.")) else f"{key}: {message}"

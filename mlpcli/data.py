@@ -7,7 +7,6 @@ module (as the config schema does, for the registry's names) stays cheap.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,10 @@ GENERATORS = {
 DATASETS = {**LOADERS, **GENERATORS}
 FILE_SUFFIXES = (".npz", ".csv")
 # Loader arguments that would change what the loader returns, not the data.
-_RESERVED_OPTIONS = {"return_X_y", "as_frame", "random_state", "data_home", "download_if_missing"}
+_RESERVED_OPTIONS = {
+    "return_X_y", "as_frame", "random_state", "data_home", "download_if_missing",
+    "return_centers", "coef",  # these make a generator return a third array
+}
 
 
 def _sklearn_function(name: str):
@@ -80,31 +82,41 @@ def load_dataset(dataset: str, options: dict, random_state: int) -> tuple[np.nda
             raise DataError(f"data.options: {DATASETS[dataset]} refused {options}: {exc}") from None
     else:
         X, y = read_xy(dataset)
-    X = np.asarray(X)
-    y = np.asarray(y)
+    X, y = np.asarray(X), _squeeze_column(np.asarray(y))
     check_xy(X, y, dataset)
     return X, y
 
 
+def _squeeze_column(y: np.ndarray) -> np.ndarray:
+    """A target of shape (n, 1) is one target: (n,)."""
+    return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+
+
 def read_xy(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """X and y from a .npz (arrays X and y) or a .csv (header row, target last)."""
+    """X and y from a .npz (arrays X and y) or a .csv (target in the last column)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path}: no such file")
-    if p.suffix.lower() == ".npz":
-        try:
-            with np.load(p, allow_pickle=False) as archive:
-                missing = {"X", "y"} - set(archive.files)
-                if missing:
-                    raise DataError(
-                        f"{path}: needs arrays 'X' and 'y', found {sorted(archive.files) or 'none'}"
-                    )
-                return archive["X"], archive["y"]
-        except DataError:
-            raise
-        except Exception as exc:  # zipfile, pickle refusal, truncation: all unusable input
-            raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    return read_features(path, with_target=True)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        return read_features(path, with_target=True)
+    if suffix != ".npz":
+        raise DataError(
+            f"{path}: needs features and targets: an .npz with arrays X and y, "
+            "or a .csv with the target in the last column"
+        )
+    try:
+        with np.load(p, allow_pickle=False) as archive:
+            missing = {"X", "y"} - set(archive.files)
+            if missing:
+                raise DataError(
+                    f"{path}: needs arrays 'X' and 'y', found {sorted(archive.files) or 'none'}"
+                )
+            return archive["X"], _squeeze_column(archive["y"])
+    except DataError:
+        raise
+    except Exception as exc:  # zipfile, pickle refusal, truncation: all unusable input
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
 
 
 def read_features(path: str, with_target: bool = False):
@@ -136,36 +148,55 @@ def read_features(path: str, with_target: bool = False):
 
 
 def _read_csv(path: Path, with_target: bool):
-    rows = np.loadtxt(path, delimiter=",", dtype=str, ndmin=2, encoding="utf-8")
-    if rows.size == 0:
-        raise DataError(f"{path}: no rows")
-    if not _is_numeric_row(rows[0, :-1] if with_target else rows[0]):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns about an empty file; we say so ourselves
+        rows = np.loadtxt(path, delimiter=",", dtype=str, ndmin=2, encoding="utf-8")
+    if len(rows) and _is_header(rows):
         rows = rows[1:]
-    if with_target:
-        features, target = rows[:, :-1], rows[:, -1]
-    else:
-        features, target = rows, None
+    if len(rows) == 0:
+        raise DataError(f"{path}: no data rows")
+    features = rows[:, :-1] if with_target else rows
     try:
         X = features.astype(np.float64)
     except ValueError:
         raise DataError(f"{path}: the feature columns must be numbers") from None
-    if target is None:
+    if not with_target:
         return X
-    try:
-        y = target.astype(np.float64)
-        if np.all(y == np.round(y)):
-            y = y.astype(np.int64)
-    except ValueError:
-        y = target
-    return X, y
+    return X, _parse_target(rows[:, -1])
 
 
-def _is_numeric_row(row) -> bool:
-    try:
-        np.asarray(row).astype(np.float64)
-        return True
-    except ValueError:
-        return False
+def _numeric(values) -> np.ndarray:
+    """Which of these strings parse as numbers."""
+    out = np.empty(len(values), bool)
+    for i, v in enumerate(values):
+        try:
+            float(v)
+            out[i] = True
+        except ValueError:
+            out[i] = False
+    return out
+
+
+def _is_header(rows: np.ndarray) -> bool:
+    """The first row is a header when some column is numbers below it but not in it."""
+    if len(rows) < 2:
+        return not _numeric(rows[0]).all()
+    below = rows[1:101]
+    return any(
+        not _numeric([rows[0, j]])[0] and _numeric(below[:, j]).all() for j in range(rows.shape[1])
+    ) or not _numeric(rows[0]).any()
+
+
+def _parse_target(column: np.ndarray) -> np.ndarray:
+    """Numbers written with a point or an exponent are floats (regression); whole
+    numbers are integer labels; anything else stays a string label."""
+    if not _numeric(column).all():
+        return column
+    if any(any(c in v for c in ".eEnN") for v in column):  # 1.0, 1e3, nan, inf
+        return column.astype(np.float64)
+    return column.astype(np.int64)
 
 
 def check_xy(X, y, source: str) -> None:
@@ -207,35 +238,27 @@ def regression_targets(y: np.ndarray, source: str) -> np.ndarray:
     return y.reshape(len(y), -1)
 
 
-@dataclass
-class Split:
-    X: np.ndarray
-    y: np.ndarray
-
-
-def split(X, y, task: str, test_size: float, val_size: float, random_state: int) -> dict[str, Split]:
-    """Hold out test, then validation from the rest; stratified for classification."""
+def split(y, task: str, test_size: float, val_size: float, random_state: int) -> dict[str, np.ndarray]:
+    """Sample indices by split: test held out, then validation from the rest;
+    stratified for classification."""
     from sklearn.model_selection import train_test_split
 
-    index = np.arange(len(X))
-    parts = {}
-
-    def cut(idx, size, name):
+    def cut(idx, size, name, key):
         stratify = y[idx] if task == "classification" else None
         try:
             return train_test_split(idx, test_size=size, stratify=stratify, random_state=random_state)
         except ValueError as exc:
-            raise DataError(f"data: cannot split off the {name} set ({exc})") from None
+            reason = str(exc).split(". ")[0][:160]
+            raise DataError(
+                f"data.{key}: cannot split off the {name} set from {len(idx)} samples ({reason}); "
+                f"try another data.{key}" + (" or more samples per class" if stratify is not None else "")
+            ) from None
 
-    rest, test = cut(index, test_size, "test (data.test_size)")
+    rest, test = cut(np.arange(len(y)), test_size, "test", "test_size")
     if val_size > 0:
-        train, val = cut(rest, val_size, "validation (data.val_size)")
-        parts["val"] = Split(X[val], y[val])
-    else:
-        train = rest
-    parts["train"] = Split(X[train], y[train])
-    parts["test"] = Split(X[test], y[test])
-    return {k: parts[k] for k in ("train", "val", "test") if k in parts}
+        train, val = cut(rest, val_size, "validation", "val_size")
+        return {"train": train, "val": val, "test": test}
+    return {"train": rest, "test": test}
 
 
 def fit_scaler(kind: str, X_train: np.ndarray):

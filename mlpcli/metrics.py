@@ -25,15 +25,20 @@ def classification(y: np.ndarray, proba: np.ndarray, loss: float) -> dict:
 
 def regression(y: np.ndarray, pred: np.ndarray, loss: float) -> dict:
     """y, pred (n, k) -> loss, r2, mse, mae (averaged uniformly over targets)."""
+    import warnings
+
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
     pred = pred.astype(np.float64)
-    return {
-        "loss": loss,
-        "r2": float(r2_score(y, pred)),
-        "mse": float(mean_squared_error(y, pred)),
-        "mae": float(mean_absolute_error(y, pred)),
-    }
+    with warnings.catch_warnings():
+        # r2 is undefined on fewer than two samples: NaN (written as null), not a warning.
+        warnings.simplefilter("ignore")
+        return {
+            "loss": loss,
+            "r2": float(r2_score(y, pred)),
+            "mse": float(mean_squared_error(y, pred)),
+            "mae": float(mean_absolute_error(y, pred)),
+        }
 
 
 def score(network, X: np.ndarray, y: np.ndarray, task: str) -> dict:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from . import artifacts, data
-from .config import Config, load_config, parse_config
-from .errors import DataError, MLPError
+from .config import Config, apply_overrides, load_config, monitor_problem, parse_config
+from .errors import ConfigError, MLPError
 from .trained import TrainedModel, build_network, output_head
 from .training import Callback, EarlyStopping, fit
 
@@ -34,50 +34,51 @@ def _random_state(rng: np.random.Generator) -> int:
 
 
 @dataclass
+class Split:
+    X: np.ndarray  # raw features
+    y: np.ndarray  # raw targets (labels of any kind, or values)
+    target: np.ndarray  # what the network trains on: class indices, or values (n, k)
+
+
+@dataclass
 class PreparedData:
     task: str
     classes: np.ndarray | None
     n_outputs: int  # units of the output layer
-    splits: dict[str, data.Split]  # raw features and raw targets, by split name
+    splits: dict[str, Split]
 
 
-def prepare_data(config: dict) -> PreparedData:
-    """Load, check and split the data a resolved config describes (deterministic in the seed)."""
+def prepare_data(config: dict, rngs: dict | None = None) -> PreparedData:
+    """Load, check, encode and split the data a resolved config describes
+    (deterministic in the seed, so eval rebuilds the very same split)."""
     cfg = config["data"]
-    rngs = generators(config["seed"])
+    rngs = rngs or generators(config["seed"])
     X, y = data.load_dataset(cfg["dataset"], cfg["options"], _random_state(rngs["data"]))
     task = config["model"]["task"]
     if task == "auto":
         task = data.infer_task(y)
     if task == "classification":
-        classes = data.encode_classes(y, cfg["dataset"])[1]
+        target, classes = data.encode_classes(y, cfg["dataset"])
         n_outputs = 1 if len(classes) == 2 else len(classes)
     else:
-        classes = None
-        n_outputs = data.regression_targets(y, cfg["dataset"]).shape[1]
-    splits = data.split(X, y, task, cfg["test_size"], cfg["val_size"], _random_state(rngs["split"]))
+        target, classes = data.regression_targets(y, cfg["dataset"]), None
+        n_outputs = target.shape[1]
+    index = data.split(y, task, cfg["test_size"], cfg["val_size"], _random_state(rngs["split"]))
+    splits = {name: Split(X[i], y[i], target[i]) for name, i in index.items()}
     return PreparedData(task, classes, n_outputs, splits)
 
 
 def resolve_config(config_or_path, overrides=()) -> tuple[Config, str]:
     """A validated Config and a name for its run folder, from a path, dict or Config."""
-    if isinstance(config_or_path, Config):
-        cfg, name = config_or_path, "run"
-        if overrides:
-            from .config import apply_overrides
-
-            cfg = parse_config(apply_overrides(cfg.to_dict(), overrides))
-    elif isinstance(config_or_path, dict):
-        from .config import apply_overrides
-
-        cfg, name = parse_config(apply_overrides(config_or_path, overrides)), "run"
+    if isinstance(config_or_path, (Config, dict)):
+        raw = config_or_path.to_dict() if isinstance(config_or_path, Config) else config_or_path
+        cfg, name = parse_config(apply_overrides(raw, overrides)), "run"
     else:
         cfg, name = load_config(config_or_path, overrides), Path(config_or_path).stem
     dataset = cfg.data.dataset
     if dataset not in data.DATASETS:
         # Record where the file is, so eval finds it from any working directory.
         cfg.data.dataset = str(Path(dataset).expanduser().resolve())
-    data.check_options(cfg.data.dataset, cfg.data.options)
     return cfg, name
 
 
@@ -90,14 +91,13 @@ class RunResult:
 
 
 class MetricsLog(Callback):
-    """Rewrites metrics.jsonl (whole, atomically) after every epoch."""
+    """Appends each epoch's logs to metrics.jsonl as it ends."""
 
-    def __init__(self, path: Path):
-        self.path, self.rows = path, []
+    def __init__(self, lines: artifacts.JsonLines):
+        self.lines = lines
 
     def on_epoch_end(self, epoch, logs):
-        self.rows.append(logs)
-        artifacts.write_jsonl(self.path, self.rows)
+        self.lines.append(logs)
 
 
 def train(
@@ -110,94 +110,75 @@ def train(
 ) -> RunResult:
     """Train the model a config describes and write its run folder.
 
-    Everything that can be refused (config, data, run folder) is checked
-    before the folder is created or anything is written.
+    Everything that can be refused (config, data, model, run folder) is
+    checked before the folder is created or anything is written.
     """
     cfg, name = resolve_config(config_or_path, overrides)
     resolved = cfg.to_dict()
-    prepared = prepare_data(resolved)
-    resolved["model"]["task"] = prepared.task
-    _check_monitor(resolved, prepared.task)
-    run_dir = artifacts.new_run_dir(
-        str(out) if out else None, resolved["output"]["dir"], name, overwrite
-    )
-    artifacts.write_yaml(run_dir / "config.yaml", resolved)
-
     rngs = generators(resolved["seed"])
-    classes = prepared.classes
+    prepared = prepare_data(resolved, rngs)
+    resolved["model"]["task"] = prepared.task
+    stop_cfg = resolved["train"]["early_stopping"]
+    problem = stop_cfg and monitor_problem(stop_cfg["monitor"], prepared.task)
+    if problem:
+        raise ConfigError(problem)
+
+    classes, splits = prepared.classes, prepared.splits
     head = output_head(prepared.task, None if classes is None else len(classes))
-    n_features = prepared.splits["train"].X.shape[1]
-    network = build_network(resolved["model"], n_features, prepared.n_outputs, head, rng=rngs["dropout"])
+    network = build_network(resolved["model"], splits["train"].X.shape[1], prepared.n_outputs, head, rng=rngs["dropout"])
     network.init_params(rngs["init"], resolved["model"]["init"])
-    scaler = data.fit_scaler(resolved["data"]["scale"], prepared.splits["train"].X)
+    scaler = data.fit_scaler(resolved["data"]["scale"], splits["train"].X)
     if scaler is not None:
         scaler = tuple(a.astype(network.dtype) for a in scaler)
     model = TrainedModel(network, prepared.task, classes, scaler, resolved)
-
-    def targets(split):
-        if prepared.task == "classification":
-            return np.searchsorted(classes, split.y)
-        return data.regression_targets(split.y, resolved["data"]["dataset"]).astype(network.dtype)
-
-    train_split, val_split = prepared.splits["train"], prepared.splits.get("val")
-    validation = (model.transform(val_split.X), targets(val_split)) if val_split else None
-    opt_cfg = dict(resolved["train"]["optimizer"])
     from .engine import get_optimizer
 
-    optimizer = get_optimizer(opt_cfg.pop("name"), **opt_cfg)
+    options = dict(resolved["train"]["optimizer"])
+    optimizer = get_optimizer(options.pop("name"), **options)
     stopper = None
-    es = resolved["train"]["early_stopping"]
-    if es:
-        mode = es["mode"] if es["mode"] != "auto" else cfg.train.early_stopping.resolved_mode()
-        stopper = EarlyStopping(network, es["monitor"], mode, es["patience"], es["min_delta"], es["restore_best"])
-    log = MetricsLog(run_dir / "metrics.jsonl")
+    if stop_cfg:
+        stopper = EarlyStopping(network, **{**stop_cfg, "mode": cfg.train.early_stopping.resolved_mode()})
+
+    def arrays(split: Split):
+        target = split.target if prepared.task == "classification" else split.target.astype(network.dtype)
+        return model.transform(split.X), target
+
+    validation = arrays(splits["val"]) if "val" in splits else None
+    X_train, y_train = arrays(splits["train"])
+
+    run_dir = artifacts.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
+    artifacts.write_yaml(run_dir / "config.yaml", resolved)
     start = time.perf_counter()
-    history = fit(
-        network,
-        optimizer,
-        model.transform(train_split.X),
-        targets(train_split),
-        epochs=resolved["train"]["epochs"],
-        batch_size=resolved["train"]["batch_size"],
-        rng=rngs["shuffle"],
-        task=prepared.task,
-        validation=validation,
-        weight_decay=resolved["train"]["weight_decay"],
-        shuffle=resolved["train"]["shuffle"],
-        callbacks=[log, *([stopper] if stopper else []), *callbacks],
-    )
+    with artifacts.JsonLines(run_dir / "metrics.jsonl") as lines:
+        history = fit(
+            network,
+            optimizer,
+            X_train,
+            y_train,
+            epochs=resolved["train"]["epochs"],
+            batch_size=resolved["train"]["batch_size"],
+            rng=rngs["shuffle"],
+            task=prepared.task,
+            validation=validation,
+            weight_decay=resolved["train"]["weight_decay"],
+            shuffle=resolved["train"]["shuffle"],
+            callbacks=[MetricsLog(lines), *([stopper] if stopper else []), *callbacks],
+        )
     train_seconds = time.perf_counter() - start
-    best_epoch = (
-        stopper.best_epoch if stopper and stopper.restore_best and stopper.best_epoch else len(history)
-    )
+    restored = stopper and stopper.restore_best and stopper.best_epoch
     results = {
         "status": "completed",
-        "test": model.score(prepared.splits["test"].X, prepared.splits["test"].y),
-        "best_epoch": best_epoch,
+        "test": model.score(splits["test"].X, splits["test"].y),
+        "best_epoch": stopper.best_epoch if restored else len(history),
         "epochs_run": len(history),
         "train_seconds": train_seconds,
     }
-    if val_split is not None:
-        results["val"] = model.score(val_split.X, val_split.y)
+    if "val" in splits:
+        results["val"] = model.score(splits["val"].X, splits["val"].y)
     model.metrics = results
     artifacts.save_weights(run_dir / "weights.npz", model)
     artifacts.write_json(run_dir / "metrics.json", results)
     return RunResult(run_dir, results, history, model)
-
-
-def _check_monitor(config: dict, task: str) -> None:
-    es = config["train"]["early_stopping"]
-    if not es:
-        return
-    from .config import CLASSIFICATION_METRICS, REGRESSION_METRICS
-
-    own = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-    valid = ["val_loss", *(f"val_{m}" for m in own), "train_loss"]
-    if es["monitor"] not in valid:
-        raise MLPError(
-            f"train.early_stopping.monitor: {es['monitor']!r} is not logged for {task}; "
-            f"valid: {', '.join(valid)}"
-        )
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -205,26 +186,28 @@ def load(path: str | Path) -> TrainedModel:
     return artifacts.load_weights(path)
 
 
-def evaluate(weights: str | Path, data_file: str | None = None, split: str = "test") -> dict:
-    """Score a saved model on a split of its own data (rebuilt from meta.config) or on a file."""
+def evaluate(weights: str | Path, data_file: str | None = None, split: str | None = None) -> dict:
+    """Score a saved model on a split of its own data (rebuilt from meta.config;
+    the test split by default) or on every row of a .npz / .csv file."""
+    if data_file and split:
+        raise MLPError("--data and --split: choose one (--data scores every row of the file)")
     model = load(weights)
     if data_file:
         X, y = data.read_xy(data_file)
         data.check_xy(np.asarray(X), np.asarray(y), data_file)
-        name = "file"
+        name, source = "file", data_file
     else:
+        split = split or "test"
         prepared = prepare_data(model.config)
         if split == "all":
             parts = list(prepared.splits.values())
-            X = np.concatenate([p.X for p in parts])
-            y = np.concatenate([p.y for p in parts])
+            X, y = np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts])
         elif split not in prepared.splits:
             raise MLPError(f"--split {split}: this model was trained with no {split} split (data.val_size is 0)")
         else:
             X, y = prepared.splits[split].X, prepared.splits[split].y
-        name = split
-    scores = model.score(X, y)
-    return {"split": name, "n_samples": int(len(X)), **scores}
+        name, source = split, f"the {split} split of {model.config['data']['dataset']}"
+    return {"split": name, "n_samples": int(len(X)), **model.score(X, y, source)}
 
 
 def predict(weights: str | Path, input_path: str, proba: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -244,18 +227,18 @@ def predict(weights: str | Path, input_path: str, proba: bool = False) -> tuple[
 def info(weights: str | Path) -> dict:
     """Architecture, parameter count and training summary of a weights file."""
     model = load(weights)
-    layers = []
     hidden = model.config["model"]["layers"]
+    layers = []
     for i, dense in enumerate(model.network.dense):
-        spec = hidden[i] if i < len(hidden) else None
+        spec = hidden[i] if i < len(hidden) else {"activation": model.network.head.activation, "dropout": 0.0}
         layers.append(
             {
-                "name": f"dense.{i}",
+                "name": dense.name,
                 "in": dense.n_in,
                 "out": dense.n_out,
-                "activation": spec["activation"] if spec else model.network.head.activation,
-                "dropout": spec["dropout"] if spec else 0.0,
-                "params": dense.n_in * dense.n_out + dense.n_out,
+                "activation": spec["activation"],
+                "dropout": spec["dropout"],
+                "params": dense.W.size + dense.b.size,
             }
         )
     return {

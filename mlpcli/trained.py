@@ -54,6 +54,8 @@ class TrainedModel:
         X = np.asarray(X)
         if X.ndim == 1:
             X = X.reshape(1, -1)
+        if len(X) == 0:
+            raise DataError(f"{source}: no rows")
         if X.ndim != 2:
             raise DataError(f"{source}: expected a 2-D array of samples x features, got shape {X.shape}")
         if X.shape[1] != self.n_features:
@@ -90,21 +92,31 @@ class TrainedModel:
             return self.classes[out.argmax(axis=1)]
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def score(self, X, y) -> dict:
+    def score(self, X, y, source: str = "input") -> dict:
         """Every metric of the task on raw features and raw targets."""
         from . import metrics
         from .data import regression_targets
 
-        Xs = self.transform(X)
+        Xs = self.transform(X, source)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if len(y) != len(Xs):
+            raise DataError(f"{source}: {len(Xs)} rows of features but {len(y)} targets")
         if self.task == "classification":
-            y = np.asarray(y)
-            index = np.searchsorted(self.classes, y)
-            index = np.clip(index, 0, len(self.classes) - 1)
+            if y.ndim != 1:
+                raise DataError(f"{source}: a classifier takes one target column, got shape {y.shape}")
+            index = np.clip(np.searchsorted(self.classes, y), 0, len(self.classes) - 1)
             unknown = self.classes[index] != y
             if np.any(unknown):
-                raise DataError(f"labels the model never saw: {sorted(set(np.asarray(y)[unknown].tolist()))[:5]}")
+                raise DataError(f"{source}: labels the model never saw: {sorted(set(y[unknown].tolist()))[:5]}")
             return metrics.score(self.network, Xs, index, self.task)
-        return metrics.score(self.network, Xs, regression_targets(y, "y"), self.task)
+        target = regression_targets(y, source)
+        if target.shape[1] != self.network.n_outputs:
+            raise DataError(
+                f"{source}: has {target.shape[1]} target columns; the model predicts {self.network.n_outputs}"
+            )
+        return metrics.score(self.network, Xs, target, self.task)
 
     def __repr__(self):
         return f"TrainedModel(task={self.task!r}, n_features={self.n_features}, network={self.network!r})"

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from mlpcli import artifacts
-from mlpcli.errors import RunFolderError
+from mlpcli.errors import MLPError, RunFolderError
 
 
 def test_atomic_write_replaces_whole_and_leaves_no_temporaries(tmp_path):
@@ -29,10 +29,10 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     artifacts.atomic_write(target, b"old")
 
     def boom(*args):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(MLPError, match="weights.npz: cannot write .No space left on device"):
         artifacts.atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["weights.npz"]

@@ -86,14 +86,19 @@ def test_bad_files_are_refused(tmp_path):
 
 
 def test_split_sizes_and_disjointness():
-    X = np.arange(200.0).reshape(100, 2)
     y = np.repeat([0, 1], 50)
-    parts = data.split(X, y, "classification", 0.2, 0.25, random_state=0)
-    assert [len(parts[k].X) for k in ("train", "val", "test")] == [60, 20, 20]
-    seen = np.concatenate([parts[k].X[:, 0] for k in parts])
-    assert sorted(seen.tolist()) == X[:, 0].tolist()  # every sample exactly once
-    assert np.bincount(parts["test"].y).tolist() == [10, 10]
-    assert set(data.split(X, y, "classification", 0.2, 0.0, 0)) == {"train", "test"}
+    parts = data.split(y, "classification", 0.2, 0.25, random_state=0)
+    assert [len(parts[k]) for k in ("train", "val", "test")] == [60, 20, 20]
+    seen = np.concatenate(list(parts.values()))
+    assert sorted(seen.tolist()) == list(range(100))  # every sample exactly once
+    assert np.bincount(y[parts["test"]]).tolist() == [10, 10]
+    assert set(data.split(y, "classification", 0.2, 0.0, 0)) == {"train", "test"}
+
+
+def test_a_split_that_cannot_be_stratified_names_the_key():
+    y = np.array([0] * 20 + [1])
+    with pytest.raises(DataError, match=r"data\.test_size: cannot split off the test set from 21 samples"):
+        data.split(y, "classification", 0.2, 0.0, 0)
 
 
 def test_scalers():

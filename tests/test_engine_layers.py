@@ -331,13 +331,17 @@ def test_unknown_activation_lists_the_valid_ones():
 # -- the engine's dependencies ----------------------------------------------------
 
 
-def test_engine_does_not_import_scikit_learn():
+def test_engine_imports_nothing_but_numpy():
+    """DESIGN.md: the engine is a small NumPy library (the standard library aside:
+    no scikit-learn, no scipy)."""
     code = (
-        "import numpy as np, mlpcli.engine, sys\n"
+        "import sys; before = set(sys.modules)\n"
+        "import numpy as np; with_numpy = set(sys.modules)\n"
+        "import mlpcli.engine\n"
         "from mlpcli.engine import get_activation\n"
         "get_activation('gelu').forward(np.ones(3))\n"
-        "assert not any(m.startswith('sklearn') for m in sys.modules), "
-        "sorted(m for m in sys.modules if m.startswith('sklearn'))\n"
+        "new = {m.split('.')[0] for m in set(sys.modules) - with_numpy} - set(sys.stdlib_module_names)\n"
+        "assert new <= {'mlpcli'}, sorted(new)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -1,6 +1,5 @@
 """mlpcli's engine: a small NumPy library of layers, activations, losses and
-optimizers. It imports nothing from the rest of mlpcli and nothing but NumPy
-(and scipy.special for the exact GELU)."""
+optimizers. It imports nothing from the rest of mlpcli and nothing but NumPy."""
 from .activations import ACTIVATIONS, ACTIVATION_OPTIONS, get_activation
 from .initializers import INITIALIZERS
 from .layers import Dense, Dropout

@@ -18,11 +18,6 @@ class Activation:
     """Base class: no parameters, forward(x, training) -> a, backward(da) -> dx."""
 
     name = ""
-    shapes: dict = {}
-
-    def config(self) -> dict:
-        """The keys that define this function exactly (recorded in the weights file)."""
-        return {"activation": self.name}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -55,9 +50,6 @@ class LeakyReLU(Activation):
 
     def __init__(self, negative_slope: float = 0.01):
         self.negative_slope = float(negative_slope)
-
-    def config(self):
-        return {"activation": self.name, "negative_slope": self.negative_slope}
 
     def forward(self, x, training=False):
         self.positive = x > 0
@@ -100,17 +92,12 @@ class GELU(Activation):
             raise ValueError(f"gelu approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def config(self):
-        return {"activation": self.name, "approximate": self.approximate}
-
     def forward(self, x, training=False):
         self.x = x
         if self.approximate == "tanh":
             self.t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
             return 0.5 * x * (1 + self.t)
-        from scipy.special import erf  # scipy comes with scikit-learn; only gelu needs it
-
-        self.cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
+        self.cdf = 0.5 * (1 + _erf(x * (1 / math.sqrt(2))))
         return x * self.cdf
 
     def backward(self, grad):
@@ -123,6 +110,12 @@ class GELU(Activation):
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_erf_object = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf(x):
+    """The error function, elementwise, exact to the platform's libm (NumPy has none)."""
+    return _erf_object(x).astype(x.dtype)
 
 
 def sigmoid(x, out=None):

@@ -46,8 +46,6 @@ class Dropout:
     unchanged; at evaluation, the identity. The mask comes from ``rng``.
     """
 
-    shapes: dict = {}
-
     def __init__(self, rate: float, rng: np.random.Generator | None = None):
         if not 0 <= rate < 1:
             raise ValueError(f"dropout rate must be in [0, 1), got {rate}")

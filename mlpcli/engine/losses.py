@@ -1,8 +1,8 @@
 """Output functions fused with their losses.
 
 Each head turns the last Dense layer's output z into predictions
-(``output``), scores predictions against targets (``loss``), and gives the
-gradient of the mean loss with respect to z (``forward`` then ``backward``):
+(``output``), and gives the mean loss over a batch (``forward``) and its
+gradient with respect to z (``backward``):
 softmax + cross-entropy and sigmoid + binary cross-entropy both reduce to
 (p - y) / n, computed from z without overflow.
 
@@ -21,12 +21,6 @@ def _log_softmax(z):
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def log_loss(proba, y) -> float:
-    """Mean negative log-probability of the true class; proba (n, k), y (n,) indices."""
-    p = proba[np.arange(len(y)), y].astype(np.float64)
-    return float(-np.log(np.clip(p, np.finfo(proba.dtype).eps, 1)).mean())
-
-
 class SoftmaxCrossEntropy:
     """Multi-class: k outputs, softmax probabilities."""
 
@@ -37,9 +31,6 @@ class SoftmaxCrossEntropy:
         e = np.exp(z - z.max(axis=1, keepdims=True))
         e /= e.sum(axis=1, keepdims=True)
         return e
-
-    def loss(self, proba, y) -> float:
-        return log_loss(proba, y)
 
     def forward(self, z, y) -> float:
         logp = _log_softmax(z)
@@ -63,9 +54,6 @@ class SigmoidBinaryCrossEntropy:
         p = sigmoid(z[:, 0])
         return np.stack([1 - p, p], axis=1)
 
-    def loss(self, proba, y) -> float:
-        return log_loss(proba, y)
-
     def forward(self, z, y) -> float:
         z = z[:, 0]
         t = y.astype(z.dtype)
@@ -87,10 +75,6 @@ class MeanSquaredError:
 
     def output(self, z):
         return z
-
-    def loss(self, pred, y) -> float:
-        d = pred.astype(np.float64) - y
-        return float(np.mean(d * d))
 
     def forward(self, z, y) -> float:
         self.diff = z - y
