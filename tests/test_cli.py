@@ -70,7 +70,12 @@ def test_eval_other_splits_and_files(trained, tmp_path):
     X, y = load_digits(return_X_y=True)
     np.savez(tmp_path / "d.npz", X=X[:100], y=y[:100])
     on_file = json.loads(run_mlp("eval", weights, "--data", tmp_path / "d.npz", "--json").stdout)
-    assert on_file["n_samples"] == 100 and 0 <= on_file["accuracy"] <= 1
+    assert on_file.pop("split") == "file" and on_file.pop("n_samples") == 100
+    import mlpcli
+
+    model = mlpcli.load(weights)
+    assert on_file == model.score(X[:100], y[:100])
+    assert on_file["accuracy"] == np.mean(model.predict(X[:100]) == y[:100])
 
 
 def test_eval_human_output_lists_every_metric(trained):

@@ -7,7 +7,6 @@ traceback (unless --debug), stdout stays empty, and nothing is written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -18,17 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-
-
-def run_mlp(*args, cwd, env=None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k != "MLP_DEBUG"}
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "mlpcli", *map(str, args)],
-        cwd=cwd, env=environ, capture_output=True, text=True, timeout=120,
-    )
+from .conftest import CONFIGS, run_mlp
 
 
 def snapshot(root: Path) -> dict:
@@ -71,7 +60,7 @@ def models(tmp_path_factory):
         )
         for name in ("iris", "diabetes")
     }
-    for name, process in runs.items():
+    for _name, process in runs.items():
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
     return {name: root / name for name in runs}

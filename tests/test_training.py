@@ -6,7 +6,7 @@ import pytest
 
 import mlpcli
 from mlpcli.errors import TrainingDiverged
-from mlpcli.runner import generators, prepare_data, resolve_config
+from mlpcli.runner import prepare_data, resolve_config
 
 from .conftest import CONFIGS
 
@@ -43,13 +43,6 @@ def test_model_settings_never_change_the_data_split():
             np.testing.assert_array_equal(base[name], other[name])
     reseeded = _split_of(["seed=3"])
     assert not np.array_equal(base["test"], reseeded["test"])
-
-
-def test_random_streams_are_independent():
-    a, b = generators(0), generators(0)
-    assert a["split"].integers(1 << 30) == b["split"].integers(1 << 30)
-    draws = {name: g.integers(1 << 30) for name, g in generators(0).items()}
-    assert len(set(draws.values())) == len(draws)
 
 
 def test_classification_split_is_stratified():
