@@ -148,12 +148,15 @@ def read_features(path: str, with_target: bool = False):
 
 
 def _read_csv(path: Path, with_target: bool):
-    import warnings
+    import csv
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numpy warns about an empty file; we say so ourselves
-        rows = np.loadtxt(path, delimiter=",", dtype=str, ndmin=2, encoding="utf-8")
-    if len(rows) and _is_header(rows):
+    with open(path, newline="", encoding="utf-8") as f:
+        table = [row for row in csv.reader(f) if row]  # quoted fields may hold commas
+    widths = {len(row) for row in table}
+    if len(widths) > 1:
+        raise DataError(f"{path}: rows have different numbers of columns ({sorted(widths)})")
+    rows = np.array(table, dtype=str).reshape(len(table), -1)
+    if len(rows) and _is_header(rows, with_target):
         rows = rows[1:]
     if len(rows) == 0:
         raise DataError(f"{path}: no data rows")
@@ -179,14 +182,22 @@ def _numeric(values) -> np.ndarray:
     return out
 
 
-def _is_header(rows: np.ndarray) -> bool:
-    """The first row is a header when some column is numbers below it but not in it."""
+def _is_header(rows: np.ndarray, with_target: bool) -> bool:
+    """Whether the first row names the columns: some column holds numbers below
+    it but not in it; or (features only) it is pandas' default header 0, 1, 2 ...;
+    or (with a target column) its label appears nowhere below, which no row of
+    a trainable file can do (a class of one sample cannot be split)."""
+    first = rows[0]
+    if not with_target and first.tolist() == [str(i) for i in range(len(first))]:
+        return True
     if len(rows) < 2:
-        return not _numeric(rows[0]).all()
-    below = rows[1:101]
-    return any(
-        not _numeric([rows[0, j]])[0] and _numeric(below[:, j]).all() for j in range(rows.shape[1])
-    ) or not _numeric(rows[0]).any()
+        return not _numeric(first).all()
+    below = rows[1:]
+    if with_target and not _numeric([first[-1]])[0] and first[-1] not in set(below[:, -1].tolist()):
+        return True
+    return not _numeric(first).any() or any(
+        not _numeric([first[j]])[0] and _numeric(below[:100, j]).all() for j in range(rows.shape[1])
+    )
 
 
 def _parse_target(column: np.ndarray) -> np.ndarray:
