@@ -14,6 +14,7 @@ import numpy as np
 
 from . import artifacts, data
 from .config import Config, apply_overrides, load_config, monitor_problem, parse_config
+from .engine import get_optimizer
 from .errors import ConfigError, MLPError
 from .trained import TrainedModel, build_network, output_head
 from .training import Callback, EarlyStopping, fit
@@ -123,16 +124,9 @@ def train(
     if problem:
         raise ConfigError(problem)
 
-    classes, splits = prepared.classes, prepared.splits
-    head = output_head(prepared.task, None if classes is None else len(classes))
-    network = build_network(resolved["model"], splits["train"].X.shape[1], prepared.n_outputs, head, rng=rngs["dropout"])
-    network.init_params(rngs["init"], resolved["model"]["init"])
-    scaler = data.fit_scaler(resolved["data"]["scale"], splits["train"].X)
-    if scaler is not None:
-        scaler = tuple(a.astype(network.dtype) for a in scaler)
-    model = TrainedModel(network, prepared.task, classes, scaler, resolved)
-    from .engine import get_optimizer
-
+    splits = prepared.splits
+    model = _new_model(resolved, prepared, rngs)
+    network = model.network
     options = dict(resolved["train"]["optimizer"])
     optimizer = get_optimizer(options.pop("name"), **options)
     stopper = None
@@ -179,6 +173,18 @@ def train(
     artifacts.save_weights(run_dir / "weights.npz", model)
     artifacts.write_json(run_dir / "metrics.json", results)
     return RunResult(run_dir, results, history, model)
+
+
+def _new_model(config: dict, prepared: PreparedData, rngs: dict) -> TrainedModel:
+    """An initialised network with the input scaling fitted on the training split."""
+    classes, train_X = prepared.classes, prepared.splits["train"].X
+    head = output_head(prepared.task, None if classes is None else len(classes))
+    network = build_network(config["model"], train_X.shape[1], prepared.n_outputs, head, rng=rngs["dropout"])
+    network.init_params(rngs["init"], config["model"]["init"])
+    scaler = data.fit_scaler(config["data"]["scale"], train_X)
+    if scaler is not None:
+        scaler = tuple(a.astype(network.dtype) for a in scaler)
+    return TrainedModel(network, prepared.task, classes, scaler, config)
 
 
 def load(path: str | Path) -> TrainedModel:
