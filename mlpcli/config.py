@@ -45,6 +45,9 @@ def monitors(task: str = "auto") -> list[str]:
     return ["val_loss", *(f"val_{m}" for m in metrics), "train_loss"]
 
 
+_ACTIVATION_KEYS = sorted({key for options in ACTIVATION_OPTIONS.values() for key in options})
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
@@ -92,16 +95,13 @@ class LayerConfig(_Section):
         # An activation's parameters are explicit keys, filled with their
         # defaults where they apply and refused where they do not.
         accepted = ACTIVATION_OPTIONS.get(self.activation, {})
-        for key in ("negative_slope", "approximate"):
+        for key in _ACTIVATION_KEYS:
             if key in accepted and getattr(self, key) is None:
                 setattr(self, key, accepted[key])
             elif key not in accepted and getattr(self, key) is not None:
                 owner = next(a for a, opts in ACTIVATION_OPTIONS.items() if key in opts)
                 raise ValueError(f"{key} applies to activation {owner!r} only, not {self.activation!r}")
         return self
-
-    def activation_options(self) -> dict:
-        return {k: getattr(self, k) for k in ACTIVATION_OPTIONS.get(self.activation, {})}
 
 
 class ModelConfig(_Section):
@@ -203,8 +203,8 @@ class Config(_Section):
         """The resolved config as plain data (what config.yaml and the weights file hold)."""
         data = self.model_dump(mode="json")
         for layer in data["model"]["layers"]:
-            for key in ("negative_slope", "approximate"):
-                if layer[key] is None:
+            for key in _ACTIVATION_KEYS:
+                if layer[key] is None:  # not this layer's activation's parameter
                     del layer[key]
         return data
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine import MLP, LayerSpec
+from .engine import ACTIVATION_OPTIONS, MLP, LayerSpec
 from .errors import DataError
 
 
@@ -27,9 +27,7 @@ def build_network(model_config: dict, n_features: int, n_outputs: int, head: str
             units=layer["units"],
             activation=layer["activation"],
             dropout=layer["dropout"],
-            activation_options={
-                k: layer[k] for k in ("negative_slope", "approximate") if k in layer
-            },
+            activation_options={k: layer[k] for k in ACTIVATION_OPTIONS.get(layer["activation"], {})},
         )
         for layer in model_config["layers"]
     ]
@@ -54,10 +52,10 @@ class TrainedModel:
         X = np.asarray(X)
         if X.ndim == 1:
             X = X.reshape(1, -1)
-        if len(X) == 0:
-            raise DataError(f"{source}: no rows")
         if X.ndim != 2:
             raise DataError(f"{source}: expected a 2-D array of samples x features, got shape {X.shape}")
+        if len(X) == 0:
+            raise DataError(f"{source}: no rows")
         if X.shape[1] != self.n_features:
             raise DataError(
                 f"{source}: has {X.shape[1]} features; the model expects {self.n_features}"
