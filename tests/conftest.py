@@ -3,7 +3,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -24,6 +23,21 @@ def run_mlp(*args, cwd=None, env=None, timeout=300):
     )
 
 
-@pytest.fixture
-def mlp():
-    return run_mlp
+def snapshot(root: Path) -> dict:
+    """Every path under root, with each file's bytes."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def assert_refused(result, *names, code=2) -> str:
+    """Exit ``code``; stderr is one line starting ``Error: `` that names each of
+    ``names``; no traceback; stdout empty. Returns the error line."""
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert result.returncode == code, (result.returncode, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("Error: "), line
+    for name in names:
+        assert name in line, f"{name!r} not in {line!r}"
+    assert result.stdout == ""
+    return line

@@ -12,31 +12,13 @@ import struct
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .conftest import CONFIGS, run_mlp
+from .conftest import CONFIGS, assert_refused, run_mlp, snapshot
 
 
-def snapshot(root: Path) -> dict:
-    """Every path under root, with the bytes of each file."""
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
-
-
-def assert_refused(result, *names, code=2) -> str:
-    """Exit ``code``, one ``Error:`` line on stderr naming each of ``names``, nothing on stdout."""
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    assert result.returncode == code, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    line = lines[0]
-    assert line.startswith("Error: "), line
-    for name in names:
-        assert name in line, f"{name!r} not in {line!r}"
-    assert result.stdout == ""
-    return line
 
 
 def run_refused(tmp_path, args, *names, env=None, code=2) -> str:

@@ -26,7 +26,7 @@ import mlpcli
 from mlpcli import runner
 from mlpcli.config import load_config
 
-from .conftest import CONFIGS, run_mlp
+from .conftest import CONFIGS, assert_refused, run_mlp, snapshot
 
 TINY_MODEL = {"layers": [{"units": 4}]}
 TINY_TRAIN = {"epochs": 2, "batch_size": 8}
@@ -35,24 +35,6 @@ TINY_TRAIN = {"epochs": 2, "batch_size": 8}
 # --------------------------------------------------------------------------- helpers
 
 
-def assert_refused(result, *names, code=2) -> str:
-    """Exit ``code``; stderr is one line starting ``Error: `` that names each of
-    ``names``; no traceback; stdout empty. Returns the error line."""
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    assert result.returncode == code, (result.returncode, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    line = lines[0]
-    assert line.startswith("Error: "), line
-    for name in names:
-        assert name in line, f"{name!r} not in {line!r}"
-    assert result.stdout == ""
-    return line
-
-
-def snapshot(root: Path) -> dict:
-    """Every path under root, with each file's bytes."""
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
 
 
 def write_yaml(path: Path, config: dict) -> Path:
