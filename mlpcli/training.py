@@ -59,6 +59,9 @@ class EarlyStopping(Callback):
             self.network.params[...] = self.best_params
 
 
+# Overflow is not warned about: a non-finite loss (checked each step) or weight
+# (checked each epoch) is reported as divergence instead.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def fit(
     network,
     optimizer,
@@ -79,13 +82,6 @@ def fit(
     X (n, d) already scaled, in the network's dtype; y class indices (n,) or
     values (n, k). ``rng`` shuffles the samples each epoch.
     """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        # Non-finite values are detected after each epoch and reported as divergence.
-        return _fit(network, optimizer, X, y, epochs, batch_size, rng, task,
-                    validation, weight_decay, shuffle, callbacks)
-
-
-def _fit(network, optimizer, X, y, epochs, batch_size, rng, task, validation, weight_decay, shuffle, callbacks):
     n = len(X)
     n_batches = math.ceil(n / batch_size)
     history: list[dict] = []
