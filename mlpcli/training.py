@@ -86,6 +86,11 @@ def fit(
     n_batches = math.ceil(n / batch_size)
     history: list[dict] = []
     step = 0
+    # Rows are gathered into one reused array: no allocation per batch.
+    x_batch = np.empty((min(batch_size, n), X.shape[1]), X.dtype)
+    weights, decay = network.params[: network.n_weights], network.grads[: network.n_weights]
+    decay_buffer = np.empty_like(weights) if weight_decay else None
+    batch_hooks = [cb.on_batch_end for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     for cb in callbacks:
         cb.on_train_begin({"epochs": epochs, "batches_per_epoch": n_batches})
     for epoch in range(1, epochs + 1):
@@ -94,17 +99,18 @@ def fit(
         total = 0.0
         for b in range(n_batches):
             idx = order[b * batch_size : (b + 1) * batch_size]
-            loss = network.train_step(X[idx], y[idx])
+            xb = np.take(X, idx, axis=0, out=x_batch[: len(idx)])
+            loss = network.train_step(xb, y[idx])
             if not math.isfinite(loss):
                 raise TrainingDiverged(epoch, step + 1, optimizer.lr)
             if weight_decay:
                 # L2 on the weights (not the biases): one pass over their contiguous block.
-                network.grads[: network.n_weights] += weight_decay * network.params[: network.n_weights]
+                decay += np.multiply(weights, weight_decay, out=decay_buffer)
             optimizer.step(network.params, network.grads)
             total += loss * len(idx)
             step += 1
-            for cb in callbacks:
-                cb.on_batch_end(b)
+            for hook in batch_hooks:
+                hook(b)
         train_loss = total / n
         if not np.isfinite(network.params).all():
             raise TrainingDiverged(epoch, step, optimizer.lr)

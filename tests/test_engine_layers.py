@@ -94,7 +94,17 @@ def test_dropout_mask_is_reproducible_from_the_seed():
 def test_dropout_draws_a_new_mask_each_training_step():
     layer = Dropout(0.5, np.random.default_rng(0))
     x = np.ones((30, 30))
-    assert np.any(layer.forward(x, training=True) != layer.forward(x, training=True))
+    first = layer.forward(x, training=True).copy()  # training outputs live in reused memory
+    assert np.any(first != layer.forward(x, training=True))
+
+
+def test_dropout_rate_is_exact_in_expectation():
+    """Kept when a raw 32-bit draw >= rate * 2**32: over 2 million units the kept
+    fraction is within 4 standard deviations of 1 - rate."""
+    for rate in (0.2, 0.5, 0.9):
+        out = Dropout(rate, np.random.default_rng(5)).forward(np.ones(2_000_000, np.float32), training=True)
+        kept = np.count_nonzero(out) / out.size
+        assert abs(kept - (1 - rate)) < 4 * np.sqrt(rate * (1 - rate) / out.size)
 
 
 def test_dropout_keeps_the_input_dtype():

@@ -107,7 +107,7 @@ def test_step_counter_and_state_continue_across_steps():
         opt.step(params, g)
     state = opt.state_dict()
     assert state["t"] == 5
-    assert state["m"].shape == state["v"].shape == (4,)
+    assert state["m_scaled"].shape == state["v_scaled"].shape == (4,)
     sgd = SGD(lr=0.01, momentum=0.9)
     sgd.step(np.zeros(4), np.ones(4))
     sgd.step(np.zeros(4), np.ones(4))

@@ -3,7 +3,12 @@
 Definitions and defaults follow PyTorch (leaky_relu slope 0.01, gelu in its
 exact erf form). A layer caches only what its backward needs, and works in
 place on the pre-activation it is given (the Dense layer below it keeps its
-input, not its output, so nothing else holds that array).
+input, not its output, so nothing else holds that array) and on the gradient
+it is given (the layer above made it for this backward alone).
+
+``keeps_output`` says whether backward reads the forward's output array: a
+dropout layer above may then not scale that array in place. ReLU keeps its
+output only for its sign, which scaling by a dropout mask (>= 0) preserves.
 """
 from __future__ import annotations
 
@@ -12,12 +17,14 @@ import math
 import numpy as np
 
 from .registry import lookup
+from .scratch import Scratch, zeros_row
 
 
 class Activation:
     """Base class: no parameters, forward(x, training) -> a, backward(da) -> dx."""
 
     name = ""
+    keeps_output = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -36,13 +43,16 @@ class Identity(Activation):
 class ReLU(Activation):
     name = "relu"
 
+    def __init__(self):
+        self.scratch = Scratch()
+
     def forward(self, x, training=False):
-        self.a = np.maximum(x, 0, out=x)
+        self.a = np.maximum(x, zeros_row(x.shape[-1], x.dtype), out=x)
         return self.a
 
     def backward(self, grad):
-        grad *= self.a > 0
-        return grad
+        positive = np.greater(self.a, 0, out=self.scratch.get("positive", grad.shape, bool))
+        return np.multiply(grad, positive, out=grad)
 
 
 class LeakyReLU(Activation):
@@ -61,17 +71,27 @@ class LeakyReLU(Activation):
 
 class Tanh(Activation):
     name = "tanh"
+    keeps_output = True
+
+    def __init__(self):
+        self.scratch = Scratch()
 
     def forward(self, x, training=False):
         self.a = np.tanh(x, out=x)
         return self.a
 
     def backward(self, grad):
-        return grad * (1 - self.a * self.a)
+        slope = np.multiply(self.a, self.a, out=self.scratch.get("slope", grad.shape, grad.dtype))
+        np.subtract(1, slope, out=slope)
+        return np.multiply(grad, slope, out=grad)
 
 
 class Sigmoid(Activation):
     name = "sigmoid"
+    keeps_output = True
+
+    def __init__(self):
+        self.scratch = Scratch()
 
     def forward(self, x, training=False):
         # 0.5 * (1 + tanh(x / 2)) is the logistic function without overflow in exp.
@@ -79,7 +99,9 @@ class Sigmoid(Activation):
         return self.a
 
     def backward(self, grad):
-        return grad * self.a * (1 - self.a)
+        slope = np.subtract(1, self.a, out=self.scratch.get("slope", grad.shape, grad.dtype))
+        slope *= self.a
+        return np.multiply(grad, slope, out=grad)
 
 
 class GELU(Activation):

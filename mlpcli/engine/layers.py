@@ -3,10 +3,16 @@ DropoutLayer), each with its backward beside its forward.
 
 A layer with parameters declares their shapes in ``shapes``; the model hands it
 views into one flat parameter buffer and one flat gradient buffer (``bind``).
+
+While training, outputs and gradients go into arrays the layer reuses from step
+to step (``Scratch``): an array a training-mode forward returns is valid until
+the next training step. Evaluation-mode outputs are always new arrays.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from .scratch import Scratch, ones
 
 
 class Dense:
@@ -20,6 +26,7 @@ class Dense:
         self.n_in, self.n_out, self.name = n_in, n_out, name
         self.input_grad = input_grad
         self.shapes = {f"{name}.weight": (n_in, n_out), f"{name}.bias": (n_out,)}
+        self.scratch = Scratch()
 
     def bind(self, params: dict, grads: dict) -> None:
         self.W, self.b = params[f"{self.name}.weight"], params[f"{self.name}.bias"]
@@ -27,14 +34,19 @@ class Dense:
 
     def forward(self, x, training=False):
         self.x = x
-        y = x @ self.W
+        if training:
+            y = np.matmul(x, self.W, out=self.scratch.get("y", (len(x), self.n_out), self.W.dtype))
+        else:
+            y = x @ self.W
         y += self.b
         return y
 
     def backward(self, grad):
         np.matmul(self.x.T, grad, out=self.dW)
-        np.sum(grad, axis=0, out=self.db)
-        return grad @ self.W.T if self.input_grad else None
+        np.matmul(ones(len(grad), grad.dtype), grad, out=self.db)  # column sums, by BLAS
+        if not self.input_grad:
+            return None
+        return np.matmul(grad, self.W.T, out=self.scratch.get("dx", (len(grad), self.n_in), grad.dtype))
 
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out})"
@@ -44,25 +56,52 @@ class Dropout:
     """Inverted dropout: while training, zero each unit with probability ``rate``
     and scale the survivors by 1 / (1 - rate), so the expected activation is
     unchanged; at evaluation, the identity. The mask comes from ``rng``.
+
+    A unit is kept when a uniform 32-bit integer from the generator is at least
+    rate * 2**32: one raw draw per unit, exact to 2**-32 in the rate. Masks are
+    drawn ``POOL`` units at a time and handed out in order, so a training step
+    costs two multiplications instead of four array operations; the sequence
+    of masks is still a fixed function of the generator's seed.
+    ``inplace`` multiplies the input itself, for when no other layer keeps it
+    (the model decides; see MLP).
     """
 
-    def __init__(self, rate: float, rng: np.random.Generator | None = None):
+    POOL = 1 << 18
+
+    def __init__(self, rate: float, rng: np.random.Generator | None = None, inplace: bool = False):
         if not 0 <= rate < 1:
             raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
         self.rate = float(rate)
         self.rng = rng
+        self.inplace = inplace
+        self.threshold = np.uint32(min(round(self.rate * 2**32), 2**32 - 1))
         self.mask = None
+        self.scratch = Scratch()
+        self._pool, self._used = np.empty(0), 0
+
+    def set_rng(self, rng: np.random.Generator) -> None:
+        """Draw masks from ``rng`` from now on (drops masks drawn from the old one)."""
+        self.rng, self._pool, self._used = rng, np.empty(0), 0
+
+    def _next_mask(self, shape, size, dtype) -> np.ndarray:
+        if self._used + size > len(self._pool) or self._pool.dtype != dtype:
+            if self.rng is None:
+                raise RuntimeError("Dropout needs a Generator to train (pass rng)")
+            n = max(self.POOL, size)
+            bits = self.rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+            self._pool = np.multiply(bits >= self.threshold, dtype.type(1 / (1 - self.rate)), dtype=dtype)
+            self._used = 0
+        mask = self._pool[self._used : self._used + size].reshape(shape)
+        self._used += size
+        return mask
 
     def forward(self, x, training=False):
         if not training or self.rate == 0:
             self.mask = None
             return x
-        if self.rng is None:
-            raise RuntimeError("Dropout needs a Generator to train (pass rng)")
-        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.rate
-        self.mask = np.multiply(keep, x.dtype.type(1 / (1 - self.rate)), dtype=x.dtype)
-        # Not in place: the activation below keeps its output for its backward.
-        return x * self.mask
+        self.mask = self._next_mask(x.shape, x.size, x.dtype)
+        out = x if self.inplace else self.scratch.get("out", x.shape, x.dtype)
+        return np.multiply(x, self.mask, out=out)
 
     def backward(self, grad):
         if self.mask is not None:

@@ -11,20 +11,33 @@ shape (n, k) for regression.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .activations import sigmoid
+from .scratch import Scratch
 
 
-def _log_softmax(z):
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+def _rows(n: int) -> np.ndarray:
+    """0, 1, ..., n-1 for picking each row's target class, cached."""
+    global _ROWS
+    if len(_ROWS) < n:
+        _ROWS = np.arange(max(n, 2 * len(_ROWS)))
+    return _ROWS[:n]
+
+
+_ROWS = np.arange(0)
 
 
 class SoftmaxCrossEntropy:
     """Multi-class: k outputs, softmax probabilities."""
 
     name, activation = "cross_entropy", "softmax"
+
+    def __init__(self):
+        self.scratch = Scratch()
+        self._row_starts_for = None
 
     def output(self, z):
         """Class probabilities (n, k)."""
@@ -33,14 +46,31 @@ class SoftmaxCrossEntropy:
         return e
 
     def forward(self, z, y) -> float:
-        logp = _log_softmax(z)
-        self.y, self.p = y, np.exp(logp)
-        return float(-logp[np.arange(len(y)), y].mean(dtype=np.float64))
+        n = len(y)
+        get = self.scratch.get
+        # -log softmax(z)[y] = log(sum(exp(z - max))) - (z[y] - max), without overflow.
+        row_max = np.maximum.reduce(z, axis=1, keepdims=True, out=get("max", (n, 1), z.dtype))
+        shifted = np.subtract(z, row_max, out=get("p", z.shape, z.dtype))
+        # Flat positions of each row's target class (one fancy index, not two).
+        row_starts = self.scratch.get("row_starts", (n,), np.intp)
+        if self._row_starts_for != z.shape:
+            np.multiply(_rows(n), z.shape[1], out=row_starts)
+            self._row_starts_for = z.shape
+        self.targets = row_starts + y
+        target = shifted.ravel()[self.targets]
+        p = np.exp(shifted, out=shifted)
+        total = np.add.reduce(p, axis=1, keepdims=True, out=get("total", (n, 1), z.dtype))
+        p /= total
+        self.p = p
+        per_sample = np.log(total[:, 0])
+        per_sample -= target
+        return math.fsum(per_sample.tolist()) / max(n, 1)
 
     def backward(self):
+        """(p - onehot(y)) / n, in place of p."""
         grad = self.p
-        grad[np.arange(len(self.y)), self.y] -= 1
-        grad /= len(self.y)
+        grad.ravel()[self.targets] -= 1  # p is contiguous (scratch rows): ravel is a view
+        grad *= grad.dtype.type(1 / len(grad))
         return grad
 
 

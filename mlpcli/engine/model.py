@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .activations import get_activation
-from .initializers import initializer_for
+from .initializers import BIAS_INITIALIZERS, INITIALIZERS, resolve
 from .layers import Dense, Dropout
 from .losses import LOSSES
 
@@ -61,9 +61,11 @@ class MLP:
             self.dense.append(dense)
             self.layers.append(dense)
             if i < len(self.hidden):
-                self.layers.append(get_activation(spec.activation, **spec.activation_options))
+                activation = get_activation(spec.activation, **spec.activation_options)
+                self.layers.append(activation)
                 if spec.dropout > 0:
-                    self.layers.append(Dropout(spec.dropout, rng))
+                    # In place unless the activation's backward reads its own output.
+                    self.layers.append(Dropout(spec.dropout, rng, inplace=not activation.keeps_output))
             width = spec.units
         self._allocate()
 
@@ -94,20 +96,25 @@ class MLP:
 
     def init_params(self, rng: np.random.Generator, init: str = "auto") -> None:
         """Weights from the initialiser (chosen by each layer's activation under
-        'auto'; Glorot for the output layer), biases zero."""
+        'auto'; Glorot for the output layer); biases zero unless the initialiser
+        draws them too (``pytorch``)."""
         activations = [s.activation for s in self.hidden] + ["identity"]
         for dense, activation in zip(self.dense, activations):
-            fill = initializer_for(init, activation)
-            dense.W[...] = fill(rng, dense.W.shape, self.dtype)
-            dense.b[...] = 0
+            name = resolve(init, activation)
+            dense.W[...] = INITIALIZERS[name](rng, dense.W.shape, self.dtype)
+            fill_bias = BIAS_INITIALIZERS.get(name)
+            dense.b[...] = fill_bias(rng, dense.n_in, dense.n_out, self.dtype) if fill_bias else 0
 
     def set_dropout_rng(self, rng: np.random.Generator) -> None:
         for layer in self.layers:
             if isinstance(layer, Dropout):
-                layer.rng = rng
+                layer.set_rng(rng)
 
     def forward(self, x, training=False):
-        """x (n, n_inputs) -> z (n, n_outputs), the output layer before its activation."""
+        """x (n, n_inputs) -> z (n, n_outputs), the output layer before its activation.
+
+        In training mode z (like every intermediate array) lives in memory the
+        layers reuse, valid until the next training-mode pass."""
         for layer in self.layers:
             x = layer.forward(x, training)
         return x

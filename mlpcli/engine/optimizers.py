@@ -45,26 +45,36 @@ class SGD(Optimizer):
         if nesterov and momentum == 0:
             raise ValueError("nesterov needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self.velocity = None
+        self.velocity = self.buf = None
 
     def _step(self, params, grads):
-        if self.momentum == 0:
-            params -= self.lr * grads
-            return
-        if self.velocity is None:
-            self.velocity = np.zeros_like(params)
-        v = self.velocity
-        v *= self.momentum
-        v += grads
-        update = grads + self.momentum * v if self.nesterov else v
-        params -= self.lr * update
+        if self.buf is None:
+            self.buf = np.empty_like(params)
+            self.velocity = np.zeros_like(params) if self.momentum else None
+        update, v = grads, self.velocity
+        if v is not None:
+            v *= self.momentum
+            v += grads
+            update = v
+            if self.nesterov:
+                update = np.multiply(v, self.momentum, out=self.buf)
+                update += grads
+        params -= np.multiply(update, self.lr, out=self.buf)
 
     def state_dict(self):
         return {"t": self.t, "velocity": self.velocity}
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), bias-corrected, with PyTorch's placement of eps."""
+    """Adam (Kingma & Ba), bias-corrected, with PyTorch's placement of eps:
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+    p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+
+    The moments are kept divided by (1 - b1) and (1 - b2) (``m_scaled``,
+    ``v_scaled``): each then updates as b * s + g, one pass fewer apiece, and
+    the constants fold into two scalars of the parameter update. A step makes
+    nine passes over the flat buffers and allocates nothing.
+    """
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
@@ -74,31 +84,33 @@ class Adam(Optimizer):
         if not 0 <= eps < math.inf:
             raise ValueError(f"eps must be a finite number >= 0, got {eps}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        self.m = self.v = self.buf = None
+        self.m_scaled = self.v_scaled = self.buf = None
 
     def _step(self, params, grads):
-        if self.m is None:
-            self.m, self.v, self.buf = (np.zeros_like(params) for _ in range(3))
-        m, v, buf = self.m, self.v, self.buf
+        if self.buf is None:
+            self.m_scaled, self.v_scaled, self.buf = np.zeros_like(params), np.zeros_like(params), np.empty_like(params)
+        m, v, buf = self.m_scaled, self.v_scaled, self.buf
         b1, b2 = self.beta1, self.beta2
         m *= b1
-        m += (1 - b1) * grads
+        m += grads
         v *= b2
-        np.multiply(grads, grads, out=buf)
-        buf *= 1 - b2
-        v += buf
-        bias1 = 1 - b1**self.t
-        bias2 = 1 - b2**self.t
-        # p -= lr / bias1 * m / (sqrt(v / bias2) + eps), with one scratch buffer.
-        np.sqrt(v, out=buf)
-        buf *= 1 / math.sqrt(bias2)
-        buf += self.eps
-        np.divide(m, buf, out=buf)
-        buf *= self.lr / bias1
-        params -= buf
+        v += np.square(grads, out=buf)
+        # With c = sqrt((1 - b2) / (1 - b2^t)), sqrt of the corrected v is c * sqrt(v_scaled):
+        # p -= [lr (1 - b1) / (1 - b1^t) / c] * m_scaled / (sqrt(v_scaled) + eps / c).
+        c = math.sqrt((1 - b2) / (1 - b2**self.t))
+        step_size = self.lr * (1 - b1) / (1 - b1**self.t) / c
+        denominator = np.sqrt(v, out=buf)
+        denominator += self.eps / c
+        update = np.divide(m, denominator, out=buf)
+        update *= step_size
+        params -= update
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """The first and second moment estimates m and v in the paper's (and PyTorch's) scale."""
+        return self.m_scaled * (1 - self.beta1), self.v_scaled * (1 - self.beta2)
 
     def state_dict(self):
-        return {"t": self.t, "m": self.m, "v": self.v}
+        return {"t": self.t, "m_scaled": self.m_scaled, "v_scaled": self.v_scaled}
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
