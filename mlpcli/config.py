@@ -107,7 +107,7 @@ class LayerConfig(_Section):
 class ModelConfig(_Section):
     task: Literal["auto", "classification", "regression"] = "auto"
     layers: list[LayerConfig] = Field(default_factory=lambda: [LayerConfig(units=100)])
-    init: str = "auto"
+    init: str = "pytorch"
     dtype: Literal["float32", "float64"] = "float32"
 
     @field_validator("init")

@@ -272,16 +272,26 @@ def split(y, task: str, test_size: float, val_size: float, random_state: int) ->
     return {"train": rest, "test": test}
 
 
-def fit_scaler(kind: str, X_train: np.ndarray):
-    """(offset, scale) such that (X - offset) / scale is the scaled input, or None."""
+def fit_scaler(kind: str, X_train: np.ndarray, chunk_rows: int = 4096):
+    """(offset, scale) such that (X - offset) / scale is the scaled input, or None.
+
+    As scikit-learn's StandardScaler (population std) and MinMaxScaler, with a
+    constant feature's scale set to 1; statistics accumulate in float64 over
+    blocks of rows, so fitting never copies the whole data set.
+    """
     if kind == "none":
         return None
-    if kind == "standard":
-        from sklearn.preprocessing import StandardScaler
-
-        s = StandardScaler().fit(X_train)
-        return s.mean_, s.scale_
-    from sklearn.preprocessing import MinMaxScaler
-
-    s = MinMaxScaler().fit(X_train)
-    return s.data_min_, 1 / s.scale_
+    X = X_train
+    blocks = [X[i : i + chunk_rows] for i in range(0, len(X), chunk_rows)]
+    if kind == "minmax":
+        low = np.min(X, axis=0).astype(np.float64)
+        spread = np.max(X, axis=0).astype(np.float64) - low
+        spread[spread < 10 * np.finfo(np.float64).eps] = 1.0
+        return low, spread
+    n = len(X)
+    mean = sum(np.add.reduce(b, axis=0, dtype=np.float64) for b in blocks) / n
+    var = sum(np.add.reduce(np.square(b - mean), axis=0) for b in blocks) / n
+    # scikit-learn's test for a constant feature: var within the rounding error of its computation.
+    eps = np.finfo(np.float64).eps
+    constant = var <= n * eps * var + (n * mean * eps) ** 2
+    return mean, np.where(constant, 1.0, np.sqrt(var))

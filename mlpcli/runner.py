@@ -133,12 +133,13 @@ def train(
     if stop_cfg:
         stopper = EarlyStopping(network, **{**stop_cfg, "mode": cfg.train.early_stopping.resolved_mode()})
 
-    def arrays(split: Split):
+    def arrays(split: Split, copy: bool = True):
         target = split.target if prepared.task == "classification" else split.target.astype(network.dtype)
-        return model.transform(split.X), target
+        return model.transform(split.X, copy=copy), target
 
     validation = arrays(splits["val"]) if "val" in splits else None
-    X_train, y_train = arrays(splits["train"])
+    # The raw training rows are not used again: scale them in place, not in a copy.
+    X_train, y_train = arrays(splits["train"], copy=False)
 
     run_dir = artifacts.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
     artifacts.write_yaml(run_dir / "config.yaml", resolved)

@@ -47,8 +47,11 @@ class TrainedModel:
     def n_features(self) -> int:
         return self.network.n_inputs
 
-    def transform(self, X, source: str = "input") -> np.ndarray:
-        """Raw features -> the network's scaled input, in its dtype."""
+    def transform(self, X, source: str = "input", copy: bool = True) -> np.ndarray:
+        """Raw features -> the network's scaled input, in its dtype.
+
+        ``copy=False`` scales X itself when it already has the network's dtype
+        (for data the caller owns and no longer needs raw)."""
         X = np.asarray(X)
         if X.ndim == 1:
             X = X.reshape(1, -1)
@@ -62,7 +65,7 @@ class TrainedModel:
             )
         if not np.issubdtype(X.dtype, np.number):
             raise DataError(f"{source}: features must be numbers, got dtype {X.dtype}")
-        X = X.astype(self.network.dtype)  # always a copy: scaling happens in place
+        X = X.astype(self.network.dtype, copy=copy)  # scaling happens in place
         if not np.all(np.isfinite(X)):
             raise DataError(f"{source}: holds NaN or infinite values")
         if self.scaler is not None:

@@ -295,7 +295,7 @@ def test_training_and_prediction_leave_the_callers_data_untouched():
 def test_auto_init_is_he_for_relu_and_glorot_for_tanh_biases_zero():
     network = MLP(400, [LayerSpec(300, "relu"), LayerSpec(200, "tanh")], 10, "cross_entropy", dtype="float64")
     network.params[:] = 1.0  # init must overwrite everything, biases included
-    network.init_params(np.random.default_rng(0))
+    network.init_params(np.random.default_rng(0), init="auto")
     W0, W1, W2 = (network.parameters[f"dense.{i}.weight"] for i in range(3))
 
     # 120,000 samples: the sample std is within ~0.2% of the true one (1/sqrt(2N)).
@@ -311,6 +311,20 @@ def test_auto_init_is_he_for_relu_and_glorot_for_tanh_biases_zero():
     assert np.abs(W2).max() <= math.sqrt(6 / 210)
     for i in range(3):
         assert np.all(network.parameters[f"dense.{i}.bias"] == 0)
+
+
+def test_default_init_is_pytorchs_uniform_for_weights_and_biases():
+    """PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W and b
+    (std 1/sqrt(3 fan_in)), in every layer whatever its activation."""
+    network = MLP(400, [LayerSpec(300, "relu"), LayerSpec(200, "tanh")], 10, "cross_entropy", dtype="float64")
+    network.init_params(np.random.default_rng(0))
+    for i, fan_in in enumerate((400, 300, 200)):
+        W, b = network.parameters[f"dense.{i}.weight"], network.parameters[f"dense.{i}.bias"]
+        limit = 1 / math.sqrt(fan_in)
+        assert np.abs(W).max() <= limit and np.abs(W).max() > 0.99 * limit
+        assert W.std() == pytest.approx(limit / math.sqrt(3), rel=0.05)
+        assert np.abs(b).max() <= limit and np.any(b != 0)
+    assert abs(network.parameters["dense.0.weight"].mean()) < 0.01 * limit
 
 
 def test_init_is_reproducible_from_the_seed():

@@ -94,7 +94,7 @@ class MLP:
     def n_params(self) -> int:
         return self.params.size
 
-    def init_params(self, rng: np.random.Generator, init: str = "auto") -> None:
+    def init_params(self, rng: np.random.Generator, init: str = "pytorch") -> None:
         """Weights from the initialiser (chosen by each layer's activation under
         'auto'; Glorot for the output layer); biases zero unless the initialiser
         draws them too (``pytorch``)."""
