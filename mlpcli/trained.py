@@ -47,11 +47,18 @@ class TrainedModel:
     def n_features(self) -> int:
         return self.network.n_inputs
 
+    # Rows scaled and pushed through the network at a time by ``output``: the
+    # intermediate arrays stay small and in cache, whatever the size of X.
+    CHUNK_ROWS = 4096
+
     def transform(self, X, source: str = "input", copy: bool = True) -> np.ndarray:
         """Raw features -> the network's scaled input, in its dtype.
 
         ``copy=False`` scales X itself when it already has the network's dtype
         (for data the caller owns and no longer needs raw)."""
+        return self._scale(self._check(X, source), source, copy)
+
+    def _check(self, X, source: str) -> np.ndarray:
         X = np.asarray(X)
         if X.ndim == 1:
             X = X.reshape(1, -1)
@@ -65,18 +72,30 @@ class TrainedModel:
             )
         if not np.issubdtype(X.dtype, np.number):
             raise DataError(f"{source}: features must be numbers, got dtype {X.dtype}")
-        X = X.astype(self.network.dtype, copy=copy)  # scaling happens in place
-        if not np.all(np.isfinite(X)):
-            raise DataError(f"{source}: holds NaN or infinite values")
-        if self.scaler is not None:
-            offset, scale = self.scaler
-            X -= offset
-            X /= scale
         return X
+
+    def _scale(self, X, source: str, copy: bool = True) -> np.ndarray:
+        dtype = self.network.dtype
+        if self.scaler is None:
+            out = X.astype(dtype, copy=copy)
+        else:
+            offset, scale = self.scaler
+            out = X if not copy and X.dtype == dtype else np.empty(X.shape, dtype)
+            np.subtract(X, offset, out=out)  # converts and shifts in one pass
+            out /= scale
+        if not _all_finite(out):
+            raise DataError(f"{source}: holds NaN or infinite values")
+        return out
 
     def output(self, X, source: str = "input") -> np.ndarray:
         """Class probabilities (n, n_classes) or predicted values (n, n_targets)."""
-        return self.network.predict(self.transform(X, source))
+        X = self._check(X, source)
+        out = np.empty((len(X), self.network.head_width), self.network.dtype)
+        step = self.CHUNK_ROWS
+        for i in range(0, len(X), step):
+            rows = self._scale(X[i : i + step], source)
+            out[i : i + len(rows)] = self.network.predict(rows, batch_size=step)
+        return out
 
     def predict_proba(self, X) -> np.ndarray:
         if self.task != "classification":
@@ -121,3 +140,9 @@ class TrainedModel:
 
     def __repr__(self):
         return f"TrainedModel(task={self.task!r}, n_features={self.n_features}, network={self.network!r})"
+
+
+def _all_finite(X: np.ndarray) -> bool:
+    """Whether every value is finite: one float64 sum (NaN or inf anywhere makes
+    it non-finite), and the exact test only when the sum itself overflowed."""
+    return bool(np.isfinite(np.add.reduce(X.ravel(), dtype=np.float64))) or bool(np.isfinite(X).all())

@@ -4,9 +4,11 @@ DropoutLayer), each with its backward beside its forward.
 A layer with parameters declares their shapes in ``shapes``; the model hands it
 views into one flat parameter buffer and one flat gradient buffer (``bind``).
 
-While training, outputs and gradients go into arrays the layer reuses from step
-to step (``Scratch``): an array a training-mode forward returns is valid until
-the next training step. Evaluation-mode outputs are always new arrays.
+While training, outputs and gradients go into arrays the layer reuses from
+step to step (``Scratch``): an array a training-mode forward or a backward
+returns is valid until the next training step. Nothing is allocated per
+batch, so a step costs arithmetic, not allocator work. Evaluation-mode
+outputs are new arrays.
 """
 from __future__ import annotations
 

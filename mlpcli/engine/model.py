@@ -91,6 +91,11 @@ class MLP:
             dense.bind(self.parameters, self.gradients)
 
     @property
+    def head_width(self) -> int:
+        """Columns of the head's output: 2 probabilities for a single sigmoid output."""
+        return 2 if self.head.name == "binary_cross_entropy" else self.n_outputs
+
+    @property
     def n_params(self) -> int:
         return self.params.size
 
@@ -127,14 +132,20 @@ class MLP:
             grad = layer.backward(grad)
         return loss
 
+    def _batches(self, x, batch_size):
+        x = np.asarray(x, dtype=self.dtype)
+        return x, range(0, max(len(x), 1), batch_size)
+
     def predict(self, x, batch_size: int = 4096):
         """Head output for x in evaluation mode: probabilities (n, k) or values (n, k)."""
-        x = np.asarray(x, dtype=self.dtype)
-        chunks = [
-            self.head.output(self.forward(x[i : i + batch_size]))
-            for i in range(0, max(len(x), 1), batch_size)
-        ]
-        return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+        x, starts = self._batches(x, batch_size)
+        out = None
+        for i in starts:
+            chunk = self.head.output(self.forward(x[i : i + batch_size]))
+            if out is None:
+                out = np.empty((len(x), chunk.shape[1]), chunk.dtype)
+            out[i : i + len(chunk)] = chunk
+        return out
 
     def evaluate(self, x, y, batch_size: int = 4096):
         """(mean loss exactly as trained, head output) for x in evaluation mode.
@@ -142,14 +153,16 @@ class MLP:
         The loss comes from the logits, as in training, so a confidently wrong
         prediction counts in full rather than at a clipped probability.
         """
-        x = np.asarray(x, dtype=self.dtype)
-        total, outputs = 0.0, []
-        for i in range(0, max(len(x), 1), batch_size):
+        x, starts = self._batches(x, batch_size)
+        total, out = 0.0, None
+        for i in starts:
             z = self.forward(x[i : i + batch_size])
             if len(z):
                 total += self.head.forward(z, y[i : i + batch_size]) * len(z)
-            outputs.append(self.head.output(z))
-        out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
+            chunk = self.head.output(z)
+            if out is None:
+                out = np.empty((len(x), chunk.shape[1]), chunk.dtype)
+            out[i : i + len(chunk)] = chunk
         return total / max(len(x), 1), out
 
     def __repr__(self):
