@@ -74,6 +74,7 @@ class TrainedModel:
             raise DataError(f"{source}: features must be numbers, got dtype {X.dtype}")
         return X
 
+    @np.errstate(over="ignore", invalid="ignore")  # overflow is caught as a non-finite value
     def _scale(self, X, source: str, copy: bool = True) -> np.ndarray:
         dtype = self.network.dtype
         if self.scaler is None:
@@ -142,6 +143,7 @@ class TrainedModel:
         return f"TrainedModel(task={self.task!r}, n_features={self.n_features}, network={self.network!r})"
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def _all_finite(X: np.ndarray) -> bool:
     """Whether every value is finite: one float64 sum (NaN or inf anywhere makes
     it non-finite), and the exact test only when the sum itself overflowed."""

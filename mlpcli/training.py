@@ -99,7 +99,7 @@ def fit(
         total = 0.0
         for b in range(n_batches):
             idx = order[b * batch_size : (b + 1) * batch_size]
-            xb = np.take(X, idx, axis=0, out=x_batch[: len(idx)])
+            xb = np.take(X, idx, axis=0, out=x_batch[: len(idx)], mode="clip")  # "raise" would buffer
             loss = network.train_step(xb, y[idx])
             if not math.isfinite(loss):
                 raise TrainingDiverged(epoch, step + 1, optimizer.lr)

@@ -101,6 +101,26 @@ def test_a_split_that_cannot_be_stratified_names_the_key():
         data.split(y, "classification", 0.2, 0.0, 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scalers_match_scikit_learn_without_copying_the_data(dtype):
+    """Statistics as StandardScaler / MinMaxScaler compute them (constant columns
+    get scale 1), accumulated in float64 over blocks of rows."""
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((5000, 6)) * [1, 10, 1e-3, 0, 1e4, 1] + [0, 3, 1e5, 7, -2, 1]).astype(dtype)
+    mean, std = data.fit_scaler("standard", X, chunk_rows=512)
+    reference = StandardScaler().fit(X)
+    np.testing.assert_allclose(mean, reference.mean_, rtol=1e-12)
+    np.testing.assert_allclose(std, reference.scale_, rtol=1e-9)
+    assert std[3] == 1.0  # the constant column
+    low, spread = data.fit_scaler("minmax", X)
+    reference = MinMaxScaler().fit(X)
+    np.testing.assert_array_equal(low, reference.data_min_)
+    np.testing.assert_allclose(spread, 1 / reference.scale_, rtol=1e-6)
+    assert spread[3] == 1.0
+
+
 def test_scalers():
     X = np.array([[0.0, 10], [2, 10], [4, 10]])
     offset, scale = data.fit_scaler("standard", X)
