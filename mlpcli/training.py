@@ -86,8 +86,11 @@ def fit(
     n_batches = math.ceil(n / batch_size)
     history: list[dict] = []
     step = 0
-    # Rows are gathered into one reused array: no allocation per batch.
-    x_batch = np.empty((min(batch_size, n), X.shape[1]), X.dtype)
+    # Rows of several batches are gathered at once into one reused block (about
+    # 8 MB), so a batch is a slice of it: no per-batch gather or allocation, and
+    # never a shuffled copy of the whole data set.
+    batches_per_block = max(1, min(n_batches, (8 << 20) // max(1, batch_size * X.shape[1] * X.itemsize)))
+    x_block = np.empty((min(batches_per_block * batch_size, n), X.shape[1]), X.dtype)
     weights, decay = network.params[: network.n_weights], network.grads[: network.n_weights]
     decay_buffer = np.empty_like(weights) if weight_decay else None
     batch_hooks = [cb.on_batch_end for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
@@ -98,16 +101,21 @@ def fit(
         order = rng.permutation(n) if shuffle else np.arange(n)
         total = 0.0
         for b in range(n_batches):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            xb = np.take(X, idx, axis=0, out=x_batch[: len(idx)], mode="clip")  # "raise" would buffer
-            loss = network.train_step(xb, y[idx])
+            offset = (b % batches_per_block) * batch_size
+            if offset == 0:
+                rows = order[b * batch_size : (b + batches_per_block) * batch_size]
+                # mode="clip": the default "raise" would gather into a temporary first.
+                xs = np.take(X, rows, axis=0, out=x_block[: len(rows)], mode="clip")
+                ys = y[rows]
+            xb, yb = xs[offset : offset + batch_size], ys[offset : offset + batch_size]
+            loss = network.train_step(xb, yb)
             if not math.isfinite(loss):
                 raise TrainingDiverged(epoch, step + 1, optimizer.lr)
             if weight_decay:
                 # L2 on the weights (not the biases): one pass over their contiguous block.
                 decay += np.multiply(weights, weight_decay, out=decay_buffer)
             optimizer.step(network.params, network.grads)
-            total += loss * len(idx)
+            total += loss * len(xb)
             step += 1
             for hook in batch_hooks:
                 hook(b)

@@ -45,13 +45,17 @@ class ReLU(Activation):
 
     def __init__(self):
         self.scratch = Scratch()
+        self._positive = None
 
     def forward(self, x, training=False):
         self.a = np.maximum(x, zeros_row(x.shape[-1], x.dtype), out=x)
         return self.a
 
     def backward(self, grad):
-        positive = np.greater(self.a, 0, out=self.scratch.get("positive", grad.shape, bool))
+        positive = self._positive
+        if positive is None or positive.shape != grad.shape:
+            positive = self._positive = self.scratch.get("positive", grad.shape, bool)
+        np.greater(self.a, 0, out=positive)
         return np.multiply(grad, positive, out=grad)
 
 

@@ -29,6 +29,7 @@ class Dense:
         self.input_grad = input_grad
         self.shapes = {f"{name}.weight": (n_in, n_out), f"{name}.bias": (n_out,)}
         self.scratch = Scratch()
+        self._rows = None  # batch size the output and input-gradient arrays are bound for
 
     def bind(self, params: dict, grads: dict) -> None:
         self.W, self.b = params[f"{self.name}.weight"], params[f"{self.name}.bias"]
@@ -37,18 +38,26 @@ class Dense:
     def forward(self, x, training=False):
         self.x = x
         if training:
-            y = np.matmul(x, self.W, out=self.scratch.get("y", (len(x), self.n_out), self.W.dtype))
+            if len(x) != self._rows:
+                self._bind(len(x))
+            y = np.matmul(x, self.W, out=self._y)
         else:
             y = x @ self.W
         y += self.b
         return y
 
+    def _bind(self, rows: int) -> None:
+        dtype = self.W.dtype
+        self._y = self.scratch.get("y", (rows, self.n_out), dtype)
+        self._dx = self.scratch.get("dx", (rows, self.n_in), dtype) if self.input_grad else None
+        self._ones = ones(rows, dtype)
+        self._rows = rows
+
     def backward(self, grad):
+        """Gradients of W and b into the gradient buffer; returns that of x (training only)."""
         np.matmul(self.x.T, grad, out=self.dW)
-        np.matmul(ones(len(grad), grad.dtype), grad, out=self.db)  # column sums, by BLAS
-        if not self.input_grad:
-            return None
-        return np.matmul(grad, self.W.T, out=self.scratch.get("dx", (len(grad), self.n_in), grad.dtype))
+        np.matmul(self._ones, grad, out=self.db)  # column sums, by BLAS
+        return np.matmul(grad, self.W.T, out=self._dx) if self.input_grad else None
 
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out})"

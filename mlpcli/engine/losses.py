@@ -37,7 +37,7 @@ class SoftmaxCrossEntropy:
 
     def __init__(self):
         self.scratch = Scratch()
-        self._row_starts_for = None
+        self._shape = None
 
     def output(self, z):
         """Class probabilities (n, k)."""
@@ -47,24 +47,29 @@ class SoftmaxCrossEntropy:
 
     def forward(self, z, y) -> float:
         n = len(y)
-        get = self.scratch.get
+        if z.shape != self._shape:
+            self._bind(z.shape, z.dtype)
         # -log softmax(z)[y] = log(sum(exp(z - max))) - (z[y] - max), without overflow.
-        row_max = np.maximum.reduce(z, axis=1, keepdims=True, out=get("max", (n, 1), z.dtype))
-        shifted = np.subtract(z, row_max, out=get("p", z.shape, z.dtype))
+        shifted = np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True, out=self._max), out=self._p)
         # Flat positions of each row's target class (one fancy index, not two).
-        row_starts = self.scratch.get("row_starts", (n,), np.intp)
-        if self._row_starts_for != z.shape:
-            np.multiply(_rows(n), z.shape[1], out=row_starts)
-            self._row_starts_for = z.shape
-        self.targets = row_starts + y
+        self.targets = np.add(self._row_starts, y)
         target = shifted.ravel()[self.targets]
         p = np.exp(shifted, out=shifted)
-        total = np.add.reduce(p, axis=1, keepdims=True, out=get("total", (n, 1), z.dtype))
+        total = np.add.reduce(p, axis=1, keepdims=True, out=self._total)
         p /= total
         self.p = p
         per_sample = np.log(total[:, 0])
         per_sample -= target
         return math.fsum(per_sample.tolist()) / max(n, 1)
+
+    def _bind(self, shape, dtype) -> None:
+        """Arrays for batches of this shape (the same ones every step)."""
+        n, k = shape
+        get = self.scratch.get
+        self._max, self._total = get("max", (n, 1), dtype), get("total", (n, 1), dtype)
+        self._p = get("p", shape, dtype)
+        self._row_starts = np.multiply(_rows(n), k, out=get("row_starts", (n,), np.intp))
+        self._shape = shape
 
     def backward(self):
         """(p - onehot(y)) / n, in place of p."""
