@@ -70,20 +70,25 @@ class TrainedModel:
             raise DataError(
                 f"{source}: has {X.shape[1]} features; the model expects {self.n_features}"
             )
-        if not np.issubdtype(X.dtype, np.number):
-            raise DataError(f"{source}: features must be numbers, got dtype {X.dtype}")
+        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+            raise DataError(f"{source}: features must be real numbers, got dtype {X.dtype}")
         return X
 
     @np.errstate(over="ignore", invalid="ignore")  # overflow is caught as a non-finite value
-    def _scale(self, X, source: str, copy: bool = True) -> np.ndarray:
+    def _scale(self, X, source: str, copy: bool = True, out: np.ndarray | None = None) -> np.ndarray:
+        """Scaled X in the network's dtype: into ``out`` if given, else a new
+        array, or X itself with ``copy=False`` when it has that dtype already."""
         dtype = self.network.dtype
+        if out is None:
+            out = X if not copy and X.dtype == dtype else np.empty(X.shape, dtype)
         if self.scaler is None:
-            out = X.astype(dtype, copy=copy)
+            if out is not X:
+                np.copyto(out, X, casting="same_kind")
         else:
             offset, scale = self.scaler
-            out = X if not copy and X.dtype == dtype else np.empty(X.shape, dtype)
             np.subtract(X, offset, out=out)  # converts and shifts in one pass
-            out /= scale
+            # Multiplying by 1 / scale is faster than dividing, and the same to 1 ulp.
+            out *= (1 / scale.astype(np.float64)).astype(dtype)
         if not _all_finite(out):
             raise DataError(f"{source}: holds NaN or infinite values")
         return out
@@ -93,9 +98,11 @@ class TrainedModel:
         X = self._check(X, source)
         out = np.empty((len(X), self.network.head_width), self.network.dtype)
         step = self.CHUNK_ROWS
+        rows = np.empty((min(step, len(X)), X.shape[1]), self.network.dtype)  # reused: no page faults per chunk
         for i in range(0, len(X), step):
-            rows = self._scale(X[i : i + step], source)
-            out[i : i + len(rows)] = self.network.predict(rows, batch_size=step)
+            chunk = X[i : i + step]
+            scaled = self._scale(chunk, source, out=rows[: len(chunk)])
+            out[i : i + len(chunk)] = self.network.predict(scaled, batch_size=step)
         return out
 
     def predict_proba(self, X) -> np.ndarray:
@@ -145,6 +152,6 @@ class TrainedModel:
 
 @np.errstate(over="ignore", invalid="ignore")
 def _all_finite(X: np.ndarray) -> bool:
-    """Whether every value is finite: one float64 sum (NaN or inf anywhere makes
-    it non-finite), and the exact test only when the sum itself overflowed."""
-    return bool(np.isfinite(np.add.reduce(X.ravel(), dtype=np.float64))) or bool(np.isfinite(X).all())
+    """Whether every value is finite: one sum (NaN or inf anywhere makes it
+    non-finite), and the exact test only when the sum itself overflowed."""
+    return bool(np.isfinite(np.add.reduce(X.ravel()))) or bool(np.isfinite(X).all())
