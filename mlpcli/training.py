@@ -91,7 +91,7 @@ def fit(
     # never a shuffled copy of the whole data set.
     batches_per_block = max(1, min(n_batches, (8 << 20) // max(1, batch_size * X.shape[1] * X.itemsize)))
     x_block = np.empty((min(batches_per_block * batch_size, n), X.shape[1]), X.dtype)
-    weights, decay = network.params[: network.n_weights], network.grads[: network.n_weights]
+    weights, weight_grads = network.params[: network.n_weights], network.grads[: network.n_weights]
     decay_buffer = np.empty_like(weights) if weight_decay else None
     batch_hooks = [cb.on_batch_end for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     for cb in callbacks:
@@ -113,7 +113,7 @@ def fit(
                 raise TrainingDiverged(epoch, step + 1, optimizer.lr)
             if weight_decay:
                 # L2 on the weights (not the biases): one pass over their contiguous block.
-                decay += np.multiply(weights, weight_decay, out=decay_buffer)
+                weight_grads += np.multiply(weights, weight_decay, out=decay_buffer)
             optimizer.step(network.params, network.grads)
             total += loss * len(xb)
             step += 1

@@ -47,7 +47,7 @@ class SoftmaxCrossEntropy:
 
     def forward(self, z, y) -> float:
         n = len(y)
-        if z.shape != self._shape:
+        if z.shape != self._shape or z.dtype != self._p.dtype:
             self._bind(z.shape, z.dtype)
         # -log softmax(z)[y] = log(sum(exp(z - max))) - (z[y] - max), without overflow.
         shifted = np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True, out=self._max), out=self._p)

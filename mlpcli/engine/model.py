@@ -132,20 +132,9 @@ class MLP:
             grad = layer.backward(grad)
         return loss
 
-    def _batches(self, x, batch_size):
-        x = np.asarray(x, dtype=self.dtype)
-        return x, range(0, max(len(x), 1), batch_size)
-
     def predict(self, x, batch_size: int = 4096):
         """Head output for x in evaluation mode: probabilities (n, k) or values (n, k)."""
-        x, starts = self._batches(x, batch_size)
-        out = None
-        for i in starts:
-            chunk = self.head.output(self.forward(x[i : i + batch_size]))
-            if out is None:
-                out = np.empty((len(x), chunk.shape[1]), chunk.dtype)
-            out[i : i + len(chunk)] = chunk
-        return out
+        return self._run(x, None, batch_size)[1]
 
     def evaluate(self, x, y, batch_size: int = 4096):
         """(mean loss exactly as trained, head output) for x in evaluation mode.
@@ -153,11 +142,15 @@ class MLP:
         The loss comes from the logits, as in training, so a confidently wrong
         prediction counts in full rather than at a clipped probability.
         """
-        x, starts = self._batches(x, batch_size)
+        return self._run(x, y, batch_size)
+
+    def _run(self, x, y, batch_size):
+        """Evaluation-mode passes over x in chunks: (mean loss if y is given, head output)."""
+        x = np.asarray(x, dtype=self.dtype)
         total, out = 0.0, None
-        for i in starts:
+        for i in range(0, max(len(x), 1), batch_size):
             z = self.forward(x[i : i + batch_size])
-            if len(z):
+            if y is not None and len(z):
                 total += self.head.forward(z, y[i : i + batch_size]) * len(z)
             chunk = self.head.output(z)
             if out is None:
