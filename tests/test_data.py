@@ -128,3 +128,27 @@ def test_scalers():
     offset, scale = data.fit_scaler("minmax", X)
     np.testing.assert_allclose((X - offset) / scale, [[0, 0], [0.5, 0], [1, 0]])
     assert data.fit_scaler("none", X) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_classification_metrics_equal_scikit_learns(seed):
+    """Accuracy, balanced accuracy and macro F1 from one confusion matrix are
+    scikit-learn's own, also with classes never predicted or absent from y."""
+    import warnings
+
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    from mlpcli import metrics
+
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 8))
+    y = rng.integers(0, k - (seed % 2), int(rng.integers(5, 200)))  # odd seeds: the last class is absent
+    proba = rng.random((len(y), k)) ** 4  # some classes rarely or never predicted
+    pred = proba.argmax(axis=1)
+    got = metrics.classification(y, proba, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert got["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-15)
+        assert got["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred), abs=1e-15)
+        assert got["f1_macro"] == pytest.approx(
+            f1_score(y, pred, average="macro", labels=np.arange(k), zero_division=0), abs=1e-15)
