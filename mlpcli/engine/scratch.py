@@ -18,11 +18,9 @@ class Scratch:
     def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
         """An uninitialised array of ``shape``, the same memory on every call."""
         array = self._arrays.get(name)
-        if array is not None and array.shape == shape and array.dtype == dtype:
-            return array
         if array is None or array.shape[1:] != shape[1:] or array.dtype != dtype or len(array) < shape[0]:
             array = self._arrays[name] = np.empty(shape, dtype)
-        return array[: shape[0]] if len(array) != shape[0] else array
+        return array if len(array) == shape[0] else array[: shape[0]]
 
 
 _ZEROS: dict = {}
@@ -44,9 +42,8 @@ _ONES: dict = {}
 
 def ones(n: int, dtype) -> np.ndarray:
     """A read-only vector of n ones (ones @ g sums the rows of g, through BLAS)."""
-    key = dtype
-    vector = _ONES.get(key)
+    vector = _ONES.get(dtype)
     if vector is None or len(vector) < n:
-        vector = _ONES[key] = np.ones(max(n, 2 * len(vector) if vector is not None else n), dtype)
+        vector = _ONES[dtype] = np.ones(max(n, 2 * len(vector) if vector is not None else n), dtype)
         vector.flags.writeable = False
     return vector[:n]
