@@ -352,7 +352,10 @@ def mlp_config(dataset: str, workload: str) -> dict:
     return {
         "seed": 0,
         "data": {"dataset": dataset, "test_size": spec["test_size"], "val_size": 0.0, "scale": "standard"},
-        "model": {"layers": [{"units": u, "activation": "relu", "dropout": DROPOUT} for u in spec["hidden"]]},
+        "model": {
+            "layers": [{"units": u, "activation": "relu", "dropout": DROPOUT} for u in spec["hidden"]],
+            "init": "pytorch",  # nn.Linear's default: the same starting point as the PyTorch column
+        },
         "train": {
             "epochs": spec["epochs"],
             "batch_size": spec["batch_size"],

@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import MLPError, RunFolderError, WeightsError
 
 WEIGHTS_FORMAT = "mlpcli.weights"
-WEIGHTS_FORMAT_VERSION = 1
+WEIGHTS_FORMAT_VERSION = 2
 RESULT_FILES = ("config.yaml", "weights.npz", "metrics.json", "metrics.jsonl")
 
 
@@ -168,7 +168,7 @@ def _safe_name(name: str) -> str:
 
 def save_weights(path: str | Path, model) -> Path:
     """Write a TrainedModel as DESIGN.md's weights.npz (atomically)."""
-    arrays = dict(model.network.parameters)
+    arrays = {**model.network.parameters, **model.network.buffers}  # buffers: BatchNorm's running statistics
     if model.scaler is not None:
         arrays["scaler.mean"], arrays["scaler.scale"] = model.scaler
     meta = {
@@ -181,6 +181,8 @@ def save_weights(path: str | Path, model) -> Path:
         "config": model.config,
         "metrics": model.metrics,
     }
+    if getattr(model, "encoder", None) is not None:  # a CSV model's columns, fills and categories
+        meta["encoder"] = model.encoder.to_dict()
     arrays["meta"] = np.array(to_json(meta))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -191,7 +193,7 @@ def load_weights(path: str | Path):
     """Read and check a weights file; returns a TrainedModel. Never runs code."""
     from .config import parse_config
     from .errors import ConfigError
-    from .trained import TrainedModel, build_network, output_head
+    from .trained import TrainedModel, build_network, head_for
 
     path = Path(path)
     arrays = _read_npz(path)
@@ -203,27 +205,35 @@ def load_weights(path: str | Path):
     except ConfigError as exc:
         raise WeightsError(str(exc)) from None
     task, classes, n_features = meta["task"], meta["classes"], meta["n_features"]
-    if task not in ("classification", "regression") or not isinstance(n_features, int) or n_features < 1:
+    if task not in ("classification", "multilabel", "regression") or not isinstance(n_features, int) or n_features < 1:
         raise WeightsError(f"{path}: meta has an invalid task or n_features")
-    if task == "classification" and (not isinstance(classes, list) or len(classes) < 2):
+    if task != "regression" and (not isinstance(classes, list) or len(classes) < 2):
         raise WeightsError(f"{path}: meta.classes must list at least 2 classes")
     n_dense = len(config["model"]["layers"]) + 1
     last_bias = arrays.get(f"dense.{n_dense - 1}.bias")
     if last_bias is None or last_bias.ndim != 1:
         raise WeightsError(f"{path}: missing or malformed dense.{n_dense - 1}.bias")
     n_outputs = last_bias.shape[0]
-    head = output_head(task, len(classes) if classes else None)
-    network = build_network(config["model"], n_features, n_outputs, head)
-    expected = {name: a.shape for name, a in network.parameters.items()}
+    _check_head(path, config, task, classes, n_outputs, f"dense.{n_dense - 1}.bias")
+    try:
+        head, loss_options = head_for(config, task, None if classes is None else np.asarray(classes))
+        network = build_network(config["model"], n_features, n_outputs, head, loss_options=loss_options)
+    except (ConfigError, ValueError) as exc:
+        raise WeightsError(f"{path}: meta.config does not describe this model ({exc})") from None
+    expected = {name: a.shape for name, a in {**network.parameters, **network.buffers}.items()}
     scaled = config["data"]["scale"] != "none"
     if scaled:
         expected["scaler.mean"] = expected["scaler.scale"] = (n_features,)
     _check_arrays(path, arrays, expected, network.dtype)
-    for name, view in network.parameters.items():
+    for name, view in {**network.parameters, **network.buffers}.items():
         view[...] = arrays[name]
+    negative = next((name for name in network.buffers if name.endswith(".running_var") and np.any(arrays[name] < 0)), None)
+    if negative:
+        raise WeightsError(f"{path}: {negative} holds negative variances")
     scaler = (arrays["scaler.mean"], arrays["scaler.scale"]) if scaled else None
     if scaler is not None and not np.all(scaler[1] > 0):
         raise WeightsError(f"{path}: scaler.scale must be positive")
+    encoder = _load_encoder(path, meta.get("encoder"), n_features)
     return TrainedModel(
         network=network,
         task=task,
@@ -231,7 +241,57 @@ def load_weights(path: str | Path):
         scaler=scaler,
         config=config,
         metrics=meta.get("metrics") or {},
+        encoder=encoder,
     )
+
+
+def _check_head(path: Path, config: dict, task: str, classes, n_outputs: int, bias: str) -> None:
+    """meta.task, meta.classes, meta.config's task and loss, and the width of the
+    output layer (``bias``, its n_outputs units) must tell one story."""
+    from .config import task_problem
+    from .trained import output_head
+
+    if config["model"]["task"] != task:
+        raise WeightsError(
+            f"{path}: meta.task is {task!r} but meta.config.model.task is {config['model']['task']!r}"
+        )
+    if task == "regression" and classes is not None:
+        raise WeightsError(f"{path}: meta.classes must be null for the regression task, got {len(classes)} classes")
+    n_classes = None if classes is None else len(classes)
+    train = config["train"]
+    problem = task_problem(task, train["loss"], train["class_weight"], train["label_smoothing"], n_classes)
+    if problem:
+        raise WeightsError(f"{path}: meta.config does not fit meta.task {task!r} and meta.classes ({problem})")
+    head = output_head(task, n_classes, train["loss"])
+    if task == "classification" and head == "binary_cross_entropy":
+        need, why = 1, "one sigmoid unit for the 2 classes of meta.classes"
+    elif task == "regression":
+        return  # a unit per target column, which the file alone does not record
+    else:
+        kind, kinds = ("label", "labels") if task == "multilabel" else ("class", "classes")
+        need, why = n_classes, f"a {head} unit per {kind}, and meta.classes lists {n_classes} {kinds}"
+    if n_outputs != need:
+        raise WeightsError(
+            f"{path}: the output layer ({bias}) has {n_outputs} units, but a {task} model needs {need}: {why}"
+        )
+
+
+def _load_encoder(path: Path, obj, n_features: int):
+    """meta.encoder (plain JSON: columns, kinds, categories, fill values) as a
+    tabular.Encoder, checked against the network's inputs; None if absent."""
+    if obj is None:
+        return None
+    from .tabular import Encoder
+
+    try:
+        encoder = Encoder.from_dict(obj)
+    except ValueError as exc:
+        raise WeightsError(f"{path}: meta.encoder is malformed: {exc}") from None
+    if encoder.width != n_features:
+        raise WeightsError(
+            f"{path}: meta.encoder gives {encoder.width} network inputs, but meta.n_features is {n_features}"
+        )
+    return encoder
 
 
 def _read_npz(path: Path) -> dict:

@@ -24,6 +24,7 @@ def cli(debug):
 
     \b
       mlp train configs/digits.yaml          train, write a run folder
+      mlp cv configs/iris.yaml --folds 5     k-fold cross-validation
       mlp eval runs/<run>/weights.npz        score it again from the file
       mlp predict weights.npz X.csv --proba  predictions for new rows
       mlp info weights.npz                   what a weights file holds
@@ -55,26 +56,72 @@ def train(config, out, overrides, overwrite, as_json, quiet):
         click.echo(_summary(result))
 
 
+def _main_metric(test: dict) -> str:
+    """The figure a one-line summary shows: accuracy, subset accuracy (multilabel) or r2."""
+    return next(name for name in ("accuracy", "subset_accuracy", "r2") if name in test)
+
+
+def _seconds(seconds: float) -> str:
+    """A duration as a person reads it: 0.042s, 3.1s, 125s."""
+    return f"{seconds:.2g}s" if seconds < 1 else f"{seconds:.1f}s" if seconds < 100 else f"{seconds:.0f}s"
+
+
 def _summary(result) -> str:
     test = result.metrics["test"]
-    main = "accuracy" if "accuracy" in test else "r2"
+    main = _main_metric(test)
     return (
         f"{result.run_dir}: test {main} {test[main]:.4f}, loss {test['loss']:.4g} "
-        f"({result.metrics['epochs_run']} epochs, {result.metrics['train_seconds']:.1f}s)"
+        f"({result.metrics['epochs_run']} epochs, {_seconds(result.metrics['train_seconds'])})"
     )
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--folds", "-k", type=int, default=5, show_default=True, help="Number of folds (stratified for classification).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, as for mlp train (repeatable).")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Write one run folder per fold, DIR/fold-1 ... (default: write nothing).")
+@click.option("--overwrite", is_flag=True, help="Replace the results in existing fold folders under --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: folds, metrics {name: mean, std, values}, ...")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line per fold.")
+def cv(config, folds, overrides, out, overwrite, as_json, quiet):
+    """Cross-validate the model CONFIG describes: K folds over every row of its
+    data, each trained as `mlp train` would and scored on the held-out fold;
+    prints the mean and std of every metric over the folds."""
+    from . import runner
+
+    on_fold = _fold_progress if not quiet and sys.stderr.isatty() else None
+    result = runner.cross_validate(config, folds, overrides=overrides, out=out, overwrite=overwrite, on_fold=on_fold)
+    if as_json:
+        from .artifacts import to_json
+
+        click.echo(to_json(result))
+        return
+    click.echo(f"{result['folds']}-fold cross-validation, {result['n_samples']} samples, {result['task']}")
+    click.echo(f"  {'metric':<18} {'mean':>11} {'std':>11}")
+    for name, m in result["metrics"].items():
+        mean, std = (f"{v:.6g}" if v is not None else "null" for v in (m["mean"], m["std"]))
+        click.echo(f"  {name:<18} {mean:>11} {std:>11}")
+
+
+def _fold_progress(i, folds, result):
+    test = result.metrics["test"]
+    main = _main_metric(test)
+    value = "null" if test.get(main) is None else f"{test[main]:.4f}"
+    click.echo(f"fold {i}/{folds}: {main} {value} ({result.metrics['epochs_run']} epochs)", err=True)
 
 
 @cli.command("eval")
 @click.argument("weights", type=click.Path())
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Score every row of this .npz (X, y) or .csv file instead.")
 @click.option("--split", type=click.Choice(["test", "val", "train", "all"]), help="Which split of the model's own data to score  [default: test]")
+@click.option("--per-class", "per_class", is_flag=True, help="Add a table of precision, recall, F1 and support per class (or label).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(weights, data_file, split, as_json):
+def evaluate(weights, data_file, split, per_class, as_json):
     """Score the model in WEIGHTS, on the data it was trained on (rebuilt from
     the config stored in the file) or on --data."""
     from . import runner
 
-    result = runner.evaluate(weights, data_file, split)
+    result = runner.evaluate(weights, data_file, split, per_class=per_class)
     if as_json:
         from .artifacts import to_json
 
@@ -82,8 +129,25 @@ def evaluate(weights, data_file, split, as_json):
         return
     click.echo(f"{result['split']} split, {result['n_samples']} samples")
     for key, value in result.items():
-        if key not in ("split", "n_samples"):
-            click.echo(f"  {key:<18} {value:.6g}")
+        if key == "confusion_matrix":
+            click.echo(f"  {key:<18} (rows: true class, columns: predicted)")
+            for row in value:
+                click.echo("    " + " ".join(f"{count:>5}" for count in row))
+        elif key not in ("split", "n_samples", "per_class"):
+            click.echo(f"  {key:<18} {_figure(value, '.6g')}")
+    if per_class:
+        table = result["per_class"]
+        width = max(8, *(len(label) for label in table))
+        click.echo(f"  {'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}")
+        for label, row in table.items():
+            click.echo(
+                f"  {label:<{width}} {row['precision']:>9.4f} {row['recall']:>9.4f} {row['f1']:>9.4f} {row['support']:>8}"
+            )
+
+
+def _figure(value, spec: str) -> str:
+    """A metric for the terminal: null where undefined (None or NaN)."""
+    return "null" if value is None or value != value else format(value, spec)
 
 
 @cli.command()
@@ -118,15 +182,18 @@ def info(weights, as_json):
         return
     classes = f", {len(d['classes'])} classes" if d["classes"] else ""
     click.echo(f"{d['weights']}: {d['task']}{classes}, {d['n_features']} features, {d['dtype']}, scale {d['scale']}")
-    click.echo(f"  {'layer':<9} {'shape':>12} {'activation':<12} {'dropout':>7} {'params':>9}")
+    click.echo(f"  {'layer':<9} {'shape':>12} {'norm':<10} {'activation':<12} {'dropout':>7} {'params':>9}")
     for layer in d["layers"]:
         shape = f"{layer['in']}x{layer['out']}"
-        click.echo(f"  {layer['name']:<9} {shape:>12} {layer['activation']:<12} {layer['dropout']:>7g} {layer['params']:>9,}")
+        norm = layer.get("norm") or "-"
+        click.echo(
+            f"  {layer['name']:<9} {shape:>12} {norm:<10} {layer['activation']:<12} {layer['dropout']:>7g} {layer['params']:>9,}"
+        )
     click.echo(f"  total parameters: {d['n_params']:,}")
     m = d["metrics"]
     if m.get("test"):
-        figures = ", ".join(f"{k} {v:.4g}" for k, v in m["test"].items() if v is not None)
-        click.echo(f"  trained on {d['dataset']}: {m['epochs_run']} epochs (best {m['best_epoch']}), {m['train_seconds']:.1f}s")
+        figures = ", ".join(f"{k} {v:.4g}" for k, v in m["test"].items() if isinstance(v, (int, float)))
+        click.echo(f"  trained on {d['dataset']}: {m['epochs_run']} epochs (best {m['best_epoch']}), {_seconds(m['train_seconds'])}")
         click.echo(f"  test: {figures}")
 
 

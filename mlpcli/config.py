@@ -20,12 +20,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from .engine.activations import ACTIVATION_OPTIONS, ACTIVATIONS
 from .engine.initializers import INITIALIZERS
 from .errors import ConfigError
+from .metrics import EPOCH_METRICS
 
-CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1_macro")
-REGRESSION_METRICS = ("r2", "mse", "mae")
-TASK_METRICS = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
-# Metrics where larger is better; every other monitored value is minimised.
-MAXIMISED = {"accuracy", "balanced_accuracy", "f1_macro", "r2"}
+# The validation metrics logged every epoch, by task (val_<name> in metrics.jsonl).
+TASK_METRICS = EPOCH_METRICS
+TASKS = tuple(TASK_METRICS)
+# Metrics where larger is better; every other monitored value (losses, errors) is minimised.
+MAXIMISED = {
+    "accuracy", "balanced_accuracy", "subset_accuracy", "r2", "explained_variance", "roc_auc",
+    *(f"{m}_{avg}" for m in ("precision", "recall", "f1") for avg in ("macro", "weighted", "micro", "samples")),
+}
 
 
 def _not_bool(value):
@@ -41,7 +45,7 @@ Float = Annotated[float, BeforeValidator(_not_bool)]
 
 def monitors(task: str = "auto") -> list[str]:
     """The values early stopping can watch for a task ('auto': for either)."""
-    metrics = TASK_METRICS.get(task, CLASSIFICATION_METRICS + REGRESSION_METRICS)
+    metrics = TASK_METRICS[task] if task in TASK_METRICS else dict.fromkeys(sum(TASK_METRICS.values(), ()))
     return ["val_loss", *(f"val_{m}" for m in metrics), "train_loss"]
 
 
@@ -58,24 +62,76 @@ def _choose(kind: str, value: str, valid) -> str:
     raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}{_did_you_mean(value, valid)}")
 
 
+class ImputeConfig(_Section):
+    """How missing values in a .csv's feature columns are filled (scikit-learn's
+    SimpleImputer strategies, fitted on the training split), or refused."""
+
+    numeric: Literal["mean", "median", "zero", "refuse"] = "mean"
+    categorical: Literal["most_frequent", "refuse"] = "most_frequent"
+
+
 class DataConfig(_Section):
     dataset: str = "digits"
     options: dict[str, Any] = Field(default_factory=dict)
     test_size: Float = Field(0.2, gt=0, lt=1)
     val_size: Float = Field(0.1, ge=0, lt=1)
-    scale: Literal["standard", "minmax", "none"] = "standard"
+    scale: Literal["standard", "minmax", "robust", "none"] = "standard"
+    # Two meanings, by data.dataset's kind: a .csv's target column, or the
+    # .npy file of targets that goes with a .npy file of features.
+    target: str | None = None
+    features: list[str] | None = Field(None, min_length=1)  # a .csv's feature columns; None: all but the target
+    impute: ImputeConfig = Field(default_factory=ImputeConfig)
 
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        from .data import DATASETS, FILE_SUFFIXES
+        from .data import DATASETS, FILE_SUFFIXES, OPENML_PREFIX
 
+        if value.startswith(OPENML_PREFIX):
+            if not value[len(OPENML_PREFIX) :].strip():
+                raise ValueError(f"{value!r} needs an OpenML data set name or id, e.g. openml:iris or openml:61")
+            return value
         if value in DATASETS or value.lower().endswith(FILE_SUFFIXES):
             return value
         raise ValueError(
-            f"unknown dataset {value!r}; valid: {', '.join(DATASETS)}, "
+            f"unknown dataset {value!r}; valid: {', '.join(DATASETS)}, openml:NAME, openml:ID, "
             f"or a path to a {' / '.join(FILE_SUFFIXES)} file{_did_you_mean(value, DATASETS)}"
         )
+
+    @model_validator(mode="after")
+    def _npy_pair(self):
+        features_npy = self.dataset.lower().endswith(".npy")
+        targets_npy = isinstance(self.target, str) and self.target.lower().endswith(".npy")
+        if features_npy and not targets_npy:
+            got = "nothing" if self.target is None else repr(self.target)
+            raise ValueError(
+                f"data.target: a .npy data set ({self.dataset}) needs its targets in a second "
+                f".npy file, e.g. data.target: y.npy; got {got}"
+            )
+        if targets_npy and not features_npy:
+            raise ValueError(
+                f"data.target: {self.target!r} is a .npy file of targets, which goes with a .npy "
+                f"file of features in data.dataset, not {self.dataset!r}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _csv_columns(self):
+        csv = self.dataset.lower().endswith(".csv")
+        if self.features is not None and not csv:
+            raise ValueError(f"data.features: names columns of a .csv data set; {self.dataset!r} is not one")
+        if self.target is not None and not csv and not self.dataset.lower().endswith(".npy"):
+            raise ValueError(
+                f"data.target: names the target column of a .csv data set (or the .npy file of "
+                f"targets of a .npy one); {self.dataset!r} brings its own target"
+            )
+        if self.features:
+            twice = sorted({name for name in self.features if self.features.count(name) > 1})
+            if twice:
+                raise ValueError(f"data.features: lists {twice[0]!r} twice")
+            if self.target in self.features:
+                raise ValueError(f"data.features: lists the target column {self.target!r}")
+        return self
 
 
 class LayerConfig(_Section):
@@ -84,11 +140,22 @@ class LayerConfig(_Section):
     dropout: Float = Field(0.0, ge=0, lt=1)
     negative_slope: Float | None = Field(None, ge=0)
     approximate: Literal["none", "tanh"] | None = None
+    alpha: Float | None = Field(None, ge=0)
+    beta: Float | None = Field(None, gt=0)
+    threshold: Float | None = None
+    batch_norm: bool = False
+    layer_norm: bool = False
 
     @field_validator("activation")
     @classmethod
     def _known_activation(cls, value: str) -> str:
         return _choose("activation", value, ACTIVATIONS)
+
+    @model_validator(mode="after")
+    def _one_normalisation(self):
+        if self.batch_norm and self.layer_norm:
+            raise ValueError("batch_norm and layer_norm cannot both be true on one layer; choose one")
+        return self
 
     @model_validator(mode="after")
     def _activation_options(self):
@@ -105,9 +172,9 @@ class LayerConfig(_Section):
 
 
 class ModelConfig(_Section):
-    task: Literal["auto", "classification", "regression"] = "auto"
+    task: Literal["auto", "classification", "multilabel", "regression"] = "auto"
     layers: list[LayerConfig] = Field(default_factory=lambda: [LayerConfig(units=100)])
-    init: str = "pytorch"
+    init: str = "auto"
     dtype: Literal["float32", "float64"] = "float32"
 
     @field_validator("init")
@@ -137,8 +204,112 @@ class AdamConfig(_Section):
     eps: Float = Field(1e-8, gt=0)
 
 
-OptimizerConfig = Annotated[Union[AdamConfig, SGDConfig], Field(discriminator="name")]
-OPTIMIZER_CONFIGS = {"adam": AdamConfig, "sgd": SGDConfig}
+class AdamWConfig(AdamConfig):
+    name: Literal["adamw"]
+
+
+class RMSpropConfig(_Section):
+    name: Literal["rmsprop"]
+    lr: Float = Field(0.01, gt=0)
+    alpha: Float = Field(0.99, ge=0, lt=1)
+    eps: Float = Field(1e-8, gt=0)
+    momentum: Float = Field(0.0, ge=0, lt=1)
+    centered: bool = False
+
+
+class AdagradConfig(_Section):
+    name: Literal["adagrad"]
+    lr: Float = Field(0.01, gt=0)
+    eps: Float = Field(1e-10, gt=0)
+    initial_accumulator_value: Float = Field(0.0, ge=0)
+
+
+class LBFGSConfig(_Section):
+    """scipy's L-BFGS-B on the whole training split (scikit-learn's solver='lbfgs');
+    one epoch is one iteration."""
+
+    name: Literal["lbfgs"]
+    history_size: Int = Field(10, ge=1)
+    gtol: Float = Field(1e-5, ge=0)
+    max_fun: Int = Field(15000, ge=1)
+
+
+OptimizerConfig = Annotated[
+    Union[AdamConfig, AdamWConfig, SGDConfig, RMSpropConfig, AdagradConfig, LBFGSConfig], Field(discriminator="name")
+]
+OPTIMIZER_CONFIGS = {
+    "adam": AdamConfig, "adamw": AdamWConfig, "sgd": SGDConfig, "rmsprop": RMSpropConfig,
+    "adagrad": AdagradConfig, "lbfgs": LBFGSConfig,
+}
+
+
+class ConstantScheduleConfig(_Section):
+    name: Literal["constant"] = "constant"
+
+
+class StepScheduleConfig(_Section):
+    name: Literal["step"]
+    step_size: Int = Field(10, ge=1)
+    gamma: Float = Field(0.1, gt=0)
+
+
+class ExponentialScheduleConfig(_Section):
+    name: Literal["exponential"]
+    gamma: Float = Field(0.95, gt=0)
+
+
+class CosineScheduleConfig(_Section):
+    name: Literal["cosine"]
+    warmup_epochs: Int = Field(0, ge=0)
+    min_lr: Float = Field(0.0, ge=0)
+
+
+class OneCycleScheduleConfig(_Section):
+    name: Literal["one_cycle"]
+    max_lr: Float | None = Field(None, gt=0)  # None: the optimizer's lr (recorded resolved)
+    pct_start: Float = Field(0.3, gt=0, lt=1)
+    div_factor: Float = Field(25.0, gt=0)
+    final_div_factor: Float = Field(1e4, gt=0)
+
+
+class PlateauScheduleConfig(_Section):
+    name: Literal["reduce_on_plateau"]
+    monitor: str = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+    factor: Float = Field(0.1, gt=0, lt=1)
+    patience: Int = Field(10, ge=0)
+    min_delta: Float = Field(1e-4, ge=0)
+    cooldown: Int = Field(0, ge=0)
+    min_lr: Float = Field(0.0, ge=0)
+
+    @field_validator("monitor")
+    @classmethod
+    def _known_monitor(cls, value: str) -> str:
+        return _choose("metric", value, monitors())
+
+    def resolved_mode(self) -> str:
+        return _resolved_mode(self.mode, self.monitor)
+
+
+ScheduleConfig = Annotated[
+    Union[
+        ConstantScheduleConfig, StepScheduleConfig, ExponentialScheduleConfig,
+        CosineScheduleConfig, OneCycleScheduleConfig, PlateauScheduleConfig,
+    ],
+    Field(discriminator="name"),
+]
+SCHEDULE_CONFIGS = {
+    "constant": ConstantScheduleConfig, "step": StepScheduleConfig, "exponential": ExponentialScheduleConfig,
+    "cosine": CosineScheduleConfig, "one_cycle": OneCycleScheduleConfig, "reduce_on_plateau": PlateauScheduleConfig,
+}
+# Where a tagged union lives, and what its tag names.
+_UNIONS = {"optimizer": ("optimizer", OPTIMIZER_CONFIGS), "schedule": ("schedule", SCHEDULE_CONFIGS)}
+
+
+def _resolved_mode(mode: str, monitor: str) -> str:
+    if mode != "auto":
+        return mode
+    return "max" if monitor.removeprefix("val_") in MAXIMISED else "min"
 
 
 class EarlyStoppingConfig(_Section):
@@ -154,18 +325,56 @@ class EarlyStoppingConfig(_Section):
         return _choose("metric", value, monitors())
 
     def resolved_mode(self) -> str:
-        if self.mode != "auto":
-            return self.mode
-        return "max" if self.monitor.removeprefix("val_") in MAXIMISED else "min"
+        return _resolved_mode(self.mode, self.monitor)
 
 
 class TrainConfig(_Section):
     epochs: Int = Field(50, ge=1)
     batch_size: Int = Field(32, ge=1)
     optimizer: OptimizerConfig = Field(default_factory=AdamConfig)
-    weight_decay: Float = Field(0.0, ge=0)
+    schedule: ScheduleConfig = Field(default_factory=ConstantScheduleConfig)
+    # None: 0.01 for adamw (decoupled, PyTorch's AdamW default), else 0 (coupled L2).
+    weight_decay: Float | None = Field(None, ge=0)
+    l1: Float = Field(0.0, ge=0)
+    l2: Float = Field(0.0, ge=0)
+    max_norm: Float | None = Field(None, gt=0)
+    clip_norm: Float | None = Field(None, gt=0)
+    clip_value: Float | None = Field(None, gt=0)
     early_stopping: EarlyStoppingConfig | None = None
+    max_seconds: Float | None = Field(None, gt=0)
     shuffle: bool = True
+    # The loss and its options (engine/losses.py), checked against the task by task_problem.
+    loss: Literal["auto", "cross_entropy", "binary_cross_entropy", "mse", "mae", "huber"] = "auto"
+    huber_delta: Float | None = Field(None, gt=0)
+    class_weight: Any = None
+    label_smoothing: Float = Field(0.0, ge=0, lt=1)
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _class_weight(cls, value):
+        if value is None or value == "balanced":
+            return value
+        if not isinstance(value, dict) or not value:
+            raise ValueError(f"must be 'balanced' or a mapping label -> weight, got {_show(value)}")
+        weights = {}
+        for label, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+                raise ValueError(f"the weight of label {label!r} must be a finite number >= 0, got {_show(weight)}")
+            weights[str(label)] = float(weight)  # labels as text: YAML keys and JSON keys alike
+        if not any(weights.values()):
+            raise ValueError(
+                "every weight is 0, which leaves nothing to train on; give some class a weight > 0"
+            )
+        return weights
+
+    @model_validator(mode="after")
+    def _huber_delta(self):
+        # Like an activation's parameters: filled in where it applies, refused elsewhere.
+        if self.loss == "huber" and self.huber_delta is None:
+            self.huber_delta = 1.0
+        elif self.loss != "huber" and self.huber_delta is not None:
+            raise ValueError(f"train.huber_delta: applies to train.loss 'huber' only, not {self.loss!r}")
+        return self
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -173,6 +382,42 @@ class TrainConfig(_Section):
         if isinstance(value, dict) and "name" not in value:
             return {"name": "adam", **value}
         return value
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _no_schedule_is_constant(cls, value):
+        return {"name": "constant"} if value is None else value
+
+    @model_validator(mode="after")
+    def _optimization(self):
+        opt, schedule = self.optimizer, self.schedule
+        if self.weight_decay is None:
+            self.weight_decay = 0.01 if opt.name == "adamw" else 0.0
+        if self.clip_norm is not None and self.clip_value is not None:
+            raise ValueError("train.clip_norm and train.clip_value: set one of them, not both (as Keras)")
+        if opt.name == "lbfgs":
+            steps = [k for k in ("clip_norm", "clip_value", "max_norm") if getattr(self, k) is not None]
+            if schedule.name != "constant":
+                steps.insert(0, "schedule")
+            if steps:
+                raise ValueError(
+                    f"train.{steps[0]}: does not apply to optimizer lbfgs, which runs scipy's line "
+                    "search on the full batch; leave it out or pick a gradient-step optimizer"
+                )
+            return self
+        if schedule.name == "one_cycle" and schedule.max_lr is None:
+            schedule.max_lr = opt.lr
+        if schedule.name == "cosine":
+            if schedule.warmup_epochs >= self.epochs:
+                raise ValueError(
+                    f"train.schedule.warmup_epochs: must be < train.epochs ({self.epochs}), "
+                    f"got {schedule.warmup_epochs}"
+                )
+            if schedule.min_lr > opt.lr:
+                raise ValueError(
+                    f"train.schedule.min_lr: must be <= train.optimizer.lr ({opt.lr:g}), got {schedule.min_lr:g}"
+                )
+        return self
 
 
 class OutputConfig(_Section):
@@ -188,15 +433,38 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _monitor_has_data(self):
-        stop = self.train.early_stopping
-        if stop and stop.monitor.startswith("val_") and self.data.val_size == 0:
+        for key, watcher in monitored(self.train):
+            if watcher.monitor.startswith("val_") and self.data.val_size == 0:
+                raise ValueError(
+                    f"{key}: {watcher.monitor!r} needs a validation split "
+                    "(data.val_size > 0), or monitor 'train_loss'"
+                )
+            problem = self.model.task != "auto" and monitor_problem(watcher.monitor, self.model.task, key)
+            if problem:
+                raise ValueError(problem)
+        if self.train.optimizer.name == "lbfgs":
+            for i, layer in enumerate(self.model.layers):
+                if layer.dropout > 0:
+                    raise ValueError(
+                        f"model.layers[{i}].dropout: must be 0 with optimizer lbfgs, got {layer.dropout:g}; "
+                        "L-BFGS needs the same loss at every evaluation, and dropout makes it random"
+                    )
+        if self.model.task != "auto":
+            train = self.train
+            problem = task_problem(self.model.task, train.loss, train.class_weight, train.label_smoothing)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _batch_norm_needs_batches(self):
+        # Batch statistics of one row are undefined (PyTorch raises on them).
+        i = next((i for i, layer in enumerate(self.model.layers) if layer.batch_norm), None)
+        if i is not None and self.train.batch_size < 2:
             raise ValueError(
-                f"train.early_stopping.monitor: {stop.monitor!r} needs a validation split "
-                "(data.val_size > 0), or monitor 'train_loss'"
+                f"model.layers[{i}].batch_norm: needs train.batch_size >= 2 (the statistics of a "
+                f"one-row batch are undefined), got {self.train.batch_size}; or use layer_norm"
             )
-        problem = stop and self.model.task != "auto" and monitor_problem(stop.monitor, self.model.task)
-        if problem:
-            raise ValueError(problem)
         return self
 
     def to_dict(self) -> dict:
@@ -209,13 +477,54 @@ class Config(_Section):
         return data
 
 
-def monitor_problem(monitor: str, task: str) -> str | None:
-    """Why an early-stopping monitor cannot be used for a task, or None. Checked
+TASK_LOSSES = {
+    "classification": ("cross_entropy", "binary_cross_entropy"),
+    "multilabel": ("binary_cross_entropy",),
+    "regression": ("mse", "mae", "huber"),
+}
+
+
+def task_problem(task: str, loss: str, class_weight=None, label_smoothing=0.0, n_classes=None) -> str | None:
+    """Why the loss and its options do not fit a task (and, once the data is
+    read, its number of classes), or None. Checked at validation when the task
+    is given, and again once 'auto' has become one."""
+    valid = TASK_LOSSES[task]
+    if loss != "auto" and loss not in valid:
+        return f"train.loss: {loss!r} does not fit the {task} task; valid: auto, {', '.join(valid)}"
+    if task == "classification" and loss == "binary_cross_entropy" and n_classes and n_classes > 2:
+        return (
+            f"train.loss: 'binary_cross_entropy' needs 2 classes, the data has {n_classes}; "
+            "use cross_entropy (or auto)"
+        )
+    if class_weight is not None and task != "classification":
+        return f"train.class_weight: applies to classification only, not to the {task} task"
+    if label_smoothing and task == "regression":
+        return "train.label_smoothing: applies to classification and multilabel, not to the regression task"
+    return None
+
+
+def monitored(train) -> list[tuple[str, Any]]:
+    """(key path, section) of each setting that watches a logged metric:
+    early stopping and the reduce_on_plateau schedule. ``train`` is a
+    TrainConfig or its resolved dict; a section is returned as given."""
+    get = train.get if isinstance(train, dict) else (lambda key: getattr(train, key))
+    out = []
+    if get("early_stopping"):
+        out.append(("train.early_stopping.monitor", get("early_stopping")))
+    schedule = get("schedule")
+    name = schedule.get("name") if isinstance(schedule, dict) else getattr(schedule, "name", None)
+    if name == "reduce_on_plateau":
+        out.append(("train.schedule.monitor", schedule))
+    return out
+
+
+def monitor_problem(monitor: str, task: str, key: str = "train.early_stopping.monitor") -> str | None:
+    """Why a monitored metric cannot be used for a task, or None. Checked
     at validation when the task is given, and again once 'auto' has become one."""
     valid = monitors(task)
     if monitor in valid:
         return None
-    return f"train.early_stopping.monitor: {monitor!r} is not logged for {task}; valid: {', '.join(valid)}"
+    return f"{key}: {monitor!r} is not logged for {task}; valid: {', '.join(valid)}"
 
 
 # --------------------------------------------------------------------------- loading
@@ -352,6 +661,9 @@ _ALIASES = {
     "epsilon": "eps", "rate": "dropout", "n_epochs": "epochs", "num_epochs": "epochs",
     "max_iter": "epochs", "random_state": "seed", "units_per_layer": "units", "hidden_layers": "layers",
     "optimiser": "optimizer", "solver": "optimizer", "alpha": "weight_decay", "l2": "weight_decay",
+    "clipnorm": "clip_norm", "global_clipnorm": "clip_norm", "clipvalue": "clip_value", "rho": "alpha",
+    "scheduler": "schedule", "lr_scheduler": "schedule", "lr_schedule": "schedule",
+    "kernel_constraint": "max_norm", "maxcor": "history_size", "time_limit": "max_seconds",
 }
 
 
@@ -396,8 +708,8 @@ def _model_at(loc) -> tuple[type[BaseModel] | None, list]:
         if model is None:
             clean.append(part)
             continue
-        if part in OPTIMIZER_CONFIGS and clean and clean[-1] == "optimizer":
-            model = OPTIMIZER_CONFIGS[part]
+        if clean and clean[-1] in _UNIONS and part in _UNIONS[clean[-1]][1]:
+            model = _UNIONS[clean[-1]][1][part]
             continue
         clean.append(part)
         field = model.model_fields.get(part)
@@ -455,10 +767,13 @@ def _describe(error: dict) -> str:
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", error["ctx"]["expected"])
         return f"{key}: must be one of {', '.join(choices)}, got {_show(value)}{_did_you_mean(value, choices)}"
-    if kind == "union_tag_invalid":
-        tags = sorted(OPTIMIZER_CONFIGS)
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        noun, configs = _UNIONS.get(full[-1] if full else "", ("optimizer", OPTIMIZER_CONFIGS))
+        tags = sorted(configs)
+        if kind == "union_tag_not_found":
+            return f"{key}.name: required; valid: {', '.join(tags)}"
         tag = error["ctx"]["tag"]
-        return f"{key}.name: unknown optimizer {tag!r}; valid: {', '.join(tags)}{_did_you_mean(tag, tags)}"
+        return f"{key}.name: unknown {noun} {tag!r}; valid: {', '.join(tags)}{_did_you_mean(tag, tags)}"
     if kind == "finite_number":
         return f"{key}: must be a finite number, got {_show(value)}"
     if kind == "value_error":

@@ -23,6 +23,17 @@ def run_mlp(*args, cwd=None, env=None, timeout=300):
     )
 
 
+def make_shipped_data(cwd: Path) -> None:
+    """Write the data files shipped configs read from the working directory
+    (configs/tabular.yaml: data/churn.csv, from scripts/make_tabular_csv.py)."""
+    out = Path(cwd) / "data" / "churn.csv"
+    if not out.exists():
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_tabular_csv.py"), "--out", str(out)],
+            check=True, capture_output=True, timeout=120,
+        )
+
+
 def snapshot(root: Path) -> dict:
     """Every path under root, with each file's bytes."""
     return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}

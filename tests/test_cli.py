@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from mlpcli.cli import cli
 
-from .conftest import CONFIGS, SHIPPED, run_mlp
+from .conftest import CONFIGS, SHIPPED, make_shipped_data, run_mlp
 
 FAST = ["--set", "train.epochs=3"]
 
@@ -16,6 +16,7 @@ FAST = ["--set", "train.epochs=3"]
 def trained(tmp_path_factory):
     """Every shipped config, trained for 3 epochs through the subprocess CLI with --json."""
     root = tmp_path_factory.mktemp("runs")
+    make_shipped_data(root)
     runs = {}
     for name in SHIPPED:
         out = root / name

@@ -47,7 +47,8 @@ def test_defaults_match_the_documented_values():
     d = parse_config({}).to_dict()
     assert d["seed"] == 0
     assert d["data"] == {
-        "dataset": "digits", "options": {}, "test_size": 0.2, "val_size": 0.1, "scale": "standard"
+        "dataset": "digits", "options": {}, "test_size": 0.2, "val_size": 0.1, "scale": "standard",
+        "target": None, "features": None, "impute": {"numeric": "mean", "categorical": "most_frequent"},
     }
     assert d["model"]["task"] == "auto"
     assert d["train"]["epochs"] == 50
@@ -122,7 +123,7 @@ def test_gelu_gets_the_exact_form_by_default():
 def test_relu_layer_carries_no_activation_options():
     layer = parse_config({"model": {"layers": [{"units": 4, "activation": "relu"}]}}).to_dict()[
         "model"]["layers"][0]
-    assert set(layer) == {"units", "activation", "dropout"}
+    assert set(layer) == {"units", "activation", "dropout", "batch_norm", "layer_norm"}
 
 
 @pytest.mark.parametrize(
@@ -130,8 +131,10 @@ def test_relu_layer_carries_no_activation_options():
     [
         ({"units": 4, "activation": "relu", "negative_slope": 0.2}, ["model.layers[0]", "negative_slope", "leaky_relu"]),
         ({"units": 4, "activation": "tanh", "approximate": "tanh"}, ["model.layers[0]", "approximate", "gelu"]),
+        ({"units": 4, "activation": "selu", "alpha": 1.5}, ["model.layers[0]", "alpha", "elu"]),
+        ({"units": 4, "activation": "gelu", "beta": 2}, ["model.layers[0]", "beta", "softplus"]),
     ],
-    ids=["slope-on-relu", "approximate-on-tanh"],
+    ids=["slope-on-relu", "approximate-on-tanh", "alpha-on-selu", "beta-on-gelu"],
 )
 def test_activation_option_on_the_wrong_activation_is_refused(layer, words):
     message = error_of({"model": {"layers": [layer]}})

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mlpcli.engine import ACTIVATIONS, LOSSES, MLP, Dense, LayerSpec, get_activation
+from mlpcli.engine.activations import erf, normal_cdf
 
 H = 1e-6
 TOL = 1e-6
@@ -58,6 +59,12 @@ ACTIVATION_CASES = [
     ("gelu", {"approximate": "none"}),
     ("gelu", {"approximate": "tanh"}),
     ("identity", {}),
+    ("elu", {}),
+    ("elu", {"alpha": 0.5}),
+    ("selu", {}),
+    ("silu", {}),
+    ("softplus", {}),
+    ("softplus", {"beta": 2.0, "threshold": 3.0}),  # some inputs beyond the threshold (identity there)
 ]
 
 
@@ -72,6 +79,11 @@ def test_activation_backward_matches_central_differences(name, options):
     upstream = rng.standard_normal(x.shape)
     layer = get_activation(name, **options)
 
+    if options.get("threshold") is not None:
+        # PyTorch's softplus switches to the identity at beta x = threshold, a tiny jump: no step may cross it
+        kink = options["threshold"] / options["beta"]
+        x = np.where(np.abs(x - kink) < 1e-3, x + 1e-2, x)
+        assert np.any(x * options["beta"] > options["threshold"])
     layer.forward(x.copy(), training=True)
     analytic = layer.backward(upstream.copy())
 
@@ -98,6 +110,88 @@ def test_gelu_forms_agree_closely_but_are_distinct():
     assert np.max(np.abs(exact - approx)) > 1e-6
     # GELU(1) = Phi(1) = 0.8413447460685429 (exact form).
     assert get_activation("gelu").forward(np.array([1.0]))[0] == pytest.approx(0.8413447460685429, rel=1e-14)
+
+
+def test_elu_selu_softplus_options_reach_the_function():
+    x = np.array([-2.0, 0.5])
+    np.testing.assert_allclose(get_activation("elu", alpha=0.5).forward(x.copy()), [0.5 * np.expm1(-2), 0.5], rtol=1e-15)
+    selu = get_activation("selu").forward(x.copy())
+    np.testing.assert_allclose(selu, 1.0507009873554805 * np.array([1.6732632423543772 * np.expm1(-2), 0.5]), rtol=1e-15)
+    soft = get_activation("softplus", beta=2.0, threshold=0.5)
+    # beta x = -4 -> log(1 + e^-4) / 2; beta x = 1 > threshold 0.5 -> x itself
+    np.testing.assert_allclose(soft.forward(x.copy()), [np.log1p(np.exp(-4.0)) / 2, 0.5], rtol=1e-15)
+
+
+def test_new_activations_are_finite_at_extreme_inputs():
+    x = np.array([[-1e4, -50.0, 0.0, 50.0, 1e4]])
+    for name in ("elu", "selu", "silu", "softplus", "gelu"):
+        layer = get_activation(name)
+        out = layer.forward(x.copy(), training=True)
+        grad = layer.backward(np.ones_like(x))
+        assert np.all(np.isfinite(out)) and np.all(np.isfinite(grad)), name
+    np.testing.assert_allclose(get_activation("softplus").forward(x.copy()), [[0, 1.9287498479639178e-22, np.log(2), 50, 1e4]], rtol=1e-15)
+
+
+def _torch_function(torch, name, options):
+    F = torch.nn.functional
+    return {
+        "relu": torch.relu, "leaky_relu": lambda t: F.leaky_relu(t, **options),
+        "elu": lambda t: F.elu(t, **options), "selu": torch.selu,
+        "gelu": lambda t: F.gelu(t, **options), "silu": F.silu,
+        "softplus": lambda t: F.softplus(t, **options), "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid, "identity": lambda t: t * 1,
+    }[name]
+
+
+@pytest.mark.parametrize("name, options", ACTIVATION_CASES, ids=lambda v: str(v))
+def test_activation_forward_and_gradient_match_pytorch(name, options):
+    """PyTorch's definitions and defaults, value for value, over a range that
+    covers both tails (float64: the differences are rounding; in the tails,
+    1 - tanh^2 and the like cancel to ~1e-15 in absolute terms in either library)."""
+    torch = pytest.importorskip("torch")
+    x = np.concatenate([np.linspace(-30, 30, 601), np.random.default_rng(0).standard_normal(200)]).reshape(1, -1)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    reference = _torch_function(torch, name, options)(xt)
+    reference.sum().backward()
+    layer = get_activation(name, **options)
+    np.testing.assert_allclose(layer.forward(x.copy()), reference.detach().numpy(), rtol=1e-13, atol=1e-15)
+    layer.forward(x.copy(), training=True)
+    np.testing.assert_allclose(layer.backward(np.ones_like(x)), xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_vectorised_erf_matches_math_erf():
+    """GELU's exact form needs erf, which NumPy lacks: Cody's rational
+    approximations, checked against libm over the whole range, both tails
+    (where erf rounds to +-1) and tiny arguments (where erf(x) ~ 2x / sqrt(pi))."""
+    import math
+
+    rng = np.random.default_rng(0)
+    tiny = 10.0 ** np.linspace(-310, -1, 400)
+    x = np.concatenate([
+        np.linspace(-30, 30, 60001), rng.standard_normal(20000) * 3, tiny, -tiny,
+        [0.0, -0.0, 0.46875, -0.46875, np.nextafter(0.46875, 1), 4.0, -4.0, np.nextafter(4.0, 5), 26.6, 1e300],
+    ])
+    expected = np.array([math.erf(v) for v in x])
+    got = erf(x)
+    assert got.dtype == np.float64 and got.shape == x.shape
+    relative = np.abs(got - expected) / np.maximum(np.abs(expected), 1e-320)
+    assert relative.max() < 2e-15, x[relative.argmax()]
+    np.testing.assert_array_equal(erf(np.array([np.inf, -np.inf])), [1.0, -1.0])
+    assert np.isnan(erf(np.array([np.nan]))[0])
+    assert np.copysign(1, erf(np.array([-0.0]))[0]) == -1  # the sign of zero is kept
+    # float32 in, float32 out, to float32 precision
+    x32 = rng.standard_normal(1000).astype(np.float32) * 3
+    assert erf(x32).dtype == np.float32
+    np.testing.assert_allclose(erf(x32), [math.erf(v) for v in x32.astype(np.float64)], rtol=1e-6, atol=1e-7)
+
+
+def test_normal_cdf_keeps_relative_precision_in_the_lower_tail():
+    """Phi(-30) ~ 4.9e-198; 1 + erf would give 0. (GELU(x) = x Phi(x).)"""
+    import math
+
+    x = np.array([-37.0, -30.0, -10.0, -1.0, 0.0, 1.0, 10.0])
+    expected = [0.5 * math.erfc(-v / math.sqrt(2)) for v in x]
+    np.testing.assert_allclose(normal_cdf(x), expected, rtol=1e-14)
 
 
 # -- Dense ------------------------------------------------------------------------
@@ -148,8 +242,10 @@ def head_case(name, rng, n=6, k=3, scale=2.0):
         return rng.standard_normal((n, k)) * scale, rng.integers(0, k, n)
     if name == "binary_cross_entropy":
         return rng.standard_normal((n, 1)) * scale, rng.integers(0, 2, n)
-    if name == "mse":
-        return rng.standard_normal((n, k)) * scale, rng.standard_normal((n, k))
+    if name in ("mse", "mae", "huber"):
+        # mae and huber have kinks at z = y (and |z - y| = delta): keep them out of the steps.
+        y = rng.standard_normal((n, k))
+        return y + away_from_zero(rng, (n, k), margin=0.05) * scale, y
     raise AssertionError(f"no test case for loss {name!r}")
 
 
@@ -174,7 +270,7 @@ def test_evaluate_reports_the_training_objective(name):
     network = MLP(5, [LayerSpec(4, "tanh")], k, name, dtype="float64")
     network.init_params(rng)
     x = rng.standard_normal((10, 5))
-    y = rng.integers(0, 2 if k == 1 else 3, 10) if name != "mse" else rng.standard_normal((10, k))
+    y = rng.integers(0, 2 if k == 1 else 3, 10) if name in ("cross_entropy", "binary_cross_entropy") else rng.standard_normal((10, k))
     z = network.forward(x.copy())
     expected = LOSSES[name]().forward(z.copy(), y)
     for chunk in (3, 4096):

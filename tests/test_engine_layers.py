@@ -292,20 +292,22 @@ def test_training_and_prediction_leave_the_callers_data_untouched():
 # -- MLP: initialisation ----------------------------------------------------------
 
 
-def test_auto_init_is_he_for_relu_and_glorot_for_tanh_biases_zero():
-    network = MLP(400, [LayerSpec(300, "relu"), LayerSpec(200, "tanh")], 10, "cross_entropy", dtype="float64")
+def test_auto_init_is_glorot_but_lecun_for_selu_biases_zero():
+    network = MLP(400, [LayerSpec(300, "relu"), LayerSpec(200, "selu")], 10, "cross_entropy", dtype="float64")
     network.params[:] = 1.0  # init must overwrite everything, biases included
     network.init_params(np.random.default_rng(0), init="auto")
     W0, W1, W2 = (network.parameters[f"dense.{i}.weight"] for i in range(3))
 
     # 120,000 samples: the sample std is within ~0.2% of the true one (1/sqrt(2N)).
-    assert W0.std() == pytest.approx(math.sqrt(2 / 400), rel=0.02)  # He: 0.0707
+    # Glorot for relu: std sqrt(2 / (fan_in + fan_out)) = 0.0535, uniform within
+    # +-sqrt(6 / (fan_in + fan_out)). He would give 0.0707: well outside 2%.
+    assert W0.std() == pytest.approx(math.sqrt(2 / (400 + 300)), rel=0.02)
     assert abs(W0.mean()) < 0.01 * W0.std()
-    # Glorot for tanh: std sqrt(2 / (fan_in + fan_out)) = 0.0577, uniform within
-    # +-sqrt(6 / (fan_in + fan_out)). He would give 0.0866: well outside 2%.
-    assert W1.std() == pytest.approx(math.sqrt(2 / (300 + 200)), rel=0.02)
-    assert np.abs(W1).max() <= math.sqrt(6 / 500)
-    assert np.abs(W1).max() > 0.95 * math.sqrt(6 / 500)  # uniform, not normal
+    assert np.abs(W0).max() <= math.sqrt(6 / 700)
+    assert np.abs(W0).max() > 0.95 * math.sqrt(6 / 700)  # uniform, not normal
+    # LeCun normal for selu: std sqrt(1 / fan_in) = 0.0577, a normal (tails past the uniform's bound).
+    assert W1.std() == pytest.approx(math.sqrt(1 / 300), rel=0.02)
+    assert np.abs(W1).max() > math.sqrt(3 / 300)
     # The output layer gets Glorot too.
     assert W2.std() == pytest.approx(math.sqrt(2 / (200 + 10)), rel=0.1)
     assert np.abs(W2).max() <= math.sqrt(6 / 210)
@@ -313,11 +315,49 @@ def test_auto_init_is_he_for_relu_and_glorot_for_tanh_biases_zero():
         assert np.all(network.parameters[f"dense.{i}.bias"] == 0)
 
 
-def test_default_init_is_pytorchs_uniform_for_weights_and_biases():
+def test_default_init_is_auto():
+    default, auto = (
+        MLP(40, [LayerSpec(30, "selu"), LayerSpec(20, "tanh")], 3, "cross_entropy", dtype="float64") for _ in range(2)
+    )
+    default.init_params(np.random.default_rng(0))
+    auto.init_params(np.random.default_rng(0), init="auto")
+    np.testing.assert_array_equal(default.params, auto.params)
+
+
+@pytest.mark.parametrize("activation, std", [
+    ("selu", math.sqrt(1 / 400)),  # LeCun normal
+    ("relu", math.sqrt(2 / 700)), ("elu", math.sqrt(2 / 700)), ("silu", math.sqrt(2 / 700)),  # Glorot uniform
+    ("leaky_relu", math.sqrt(2 / 700)), ("gelu", math.sqrt(2 / 700)), ("softplus", math.sqrt(2 / 700)),
+    ("sigmoid", math.sqrt(2 / 700)), ("identity", math.sqrt(2 / 700)),
+])
+def test_auto_init_follows_the_activation(activation, std):
+    network = MLP(400, [LayerSpec(300, activation)], 2, "mse", dtype="float64")
+    network.init_params(np.random.default_rng(0), init="auto")
+    W = network.parameters["dense.0.weight"]
+    assert W.std() == pytest.approx(std, rel=0.02)
+    uniform = np.abs(W).max() <= math.sqrt(3) * std * 1.0001  # a normal reaches ~5 std in 120,000 draws
+    assert uniform == (std == math.sqrt(2 / 700))
+
+
+@pytest.mark.parametrize("name, std, uniform", [
+    ("lecun_normal", math.sqrt(1 / 400), False), ("lecun_uniform", math.sqrt(1 / 400), True),
+    ("he_uniform", math.sqrt(2 / 400), True), ("glorot_normal", math.sqrt(2 / 700), False),
+])
+def test_named_initializers_have_their_variance(name, std, uniform):
+    network = MLP(400, [LayerSpec(300, "relu")], 2, "mse", dtype="float64")
+    network.params[:] = 1.0
+    network.init_params(np.random.default_rng(0), init=name)
+    W = network.parameters["dense.0.weight"]
+    assert W.std() == pytest.approx(std, rel=0.02)
+    assert (np.abs(W).max() <= math.sqrt(3) * std * 1.0001) == uniform
+    assert np.all(network.parameters["dense.0.bias"] == 0)
+
+
+def test_pytorch_init_is_uniform_for_weights_and_biases():
     """PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W and b
     (std 1/sqrt(3 fan_in)), in every layer whatever its activation."""
     network = MLP(400, [LayerSpec(300, "relu"), LayerSpec(200, "tanh")], 10, "cross_entropy", dtype="float64")
-    network.init_params(np.random.default_rng(0))
+    network.init_params(np.random.default_rng(0), init="pytorch")
     for i, fan_in in enumerate((400, 300, 200)):
         W, b = network.parameters[f"dense.{i}.weight"], network.parameters[f"dense.{i}.bias"]
         limit = 1 / math.sqrt(fan_in)
@@ -371,8 +411,9 @@ def test_engine_imports_nothing_but_numpy():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("loss, n_outputs", [("cross_entropy", 1), ("binary_cross_entropy", 2)])
-def test_output_width_must_suit_the_loss(loss, n_outputs):
-    # one softmax unit always has probability 1 (a loss of 0 that learns nothing)
-    with pytest.raises(ValueError, match=loss):
-        MLP(3, [], n_outputs, loss)
+def test_output_width_must_suit_the_loss():
+    # one softmax unit always has probability 1 (a loss of 0 that learns nothing);
+    # binary cross-entropy takes any width (one sigmoid per label, multi-label)
+    with pytest.raises(ValueError, match="cross_entropy"):
+        MLP(3, [], 1, "cross_entropy")
+    assert MLP(3, [], 2, "binary_cross_entropy").head_width == 2

@@ -1,4 +1,5 @@
-"""SGD and Adam against their textbook (PyTorch) update rules, on the flat buffer."""
+"""Every optimizer against its textbook (PyTorch) update rule on the flat buffer:
+a hand-written reference always, and torch.optim itself when torch is installed."""
 from __future__ import annotations
 
 import math
@@ -6,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mlpcli.engine import MLP, OPTIMIZERS, SGD, Adam, LayerSpec, get_optimizer
+from mlpcli.engine import MLP, OPTIMIZERS, SGD, Adagrad, Adam, AdamW, LayerSpec, RMSprop, get_optimizer
 
 STEPS = 3
 
@@ -65,6 +66,118 @@ def test_sgd_follows_the_pytorch_rule(options):
     got = run(SGD(**options), p0, grads)
     np.testing.assert_allclose(got, sgd_reference(p0, grads, **options), rtol=0, atol=1e-12)
     assert np.max(np.abs(got - p0)) > 1e-3  # it moved
+
+
+def adamw_reference(p, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, decay_size=None):
+    """PyTorch's AdamW: p *= 1 - lr * wd (decoupled), then the Adam step."""
+    p = p.copy()
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        p[:decay_size] = p[:decay_size] * (1 - lr * weight_decay)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr / (1 - beta1**t) * m / (np.sqrt(v) / math.sqrt(1 - beta2**t) + eps)
+    return p
+
+
+def rmsprop_reference(p, grads, lr, alpha=0.99, eps=1e-8, momentum=0.0, centered=False):
+    """PyTorch's RMSprop: s = a s + (1-a) g^2; d = sqrt(s - gbar^2 if centered else s) + eps;
+    buf = mu buf + g / d; p -= lr * (buf if mu else g / d)."""
+    p, s, gbar, buf = p.copy(), np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    for g in grads:
+        s = alpha * s + (1 - alpha) * g * g
+        if centered:
+            gbar = alpha * gbar + (1 - alpha) * g
+            d = np.sqrt(s - gbar * gbar) + eps
+        else:
+            d = np.sqrt(s) + eps
+        if momentum:
+            buf = momentum * buf + g / d
+            p = p - lr * buf
+        else:
+            p = p - lr * g / d
+    return p
+
+
+def adagrad_reference(p, grads, lr, eps=1e-10, initial_accumulator_value=0.0):
+    """PyTorch's Adagrad (lr_decay 0): s += g^2; p -= lr g / (sqrt(s) + eps)."""
+    p, s = p.copy(), np.full_like(p, initial_accumulator_value)
+    for g in grads:
+        s = s + g * g
+        p = p - lr * g / (np.sqrt(s) + eps)
+    return p
+
+
+REFERENCES = {"adamw": adamw_reference, "rmsprop": rmsprop_reference, "adagrad": adagrad_reference}
+NEW_CASES = [
+    ("adamw", {"lr": 0.01}),
+    ("adamw", {"lr": 0.05, "beta1": 0.8, "weight_decay": 0.3}),
+    ("adamw", {"lr": 0.05, "weight_decay": 0.3, "decay_size": 4}),
+    ("rmsprop", {"lr": 0.01}),
+    ("rmsprop", {"lr": 0.02, "alpha": 0.9, "momentum": 0.5}),
+    ("rmsprop", {"lr": 0.02, "alpha": 0.9, "momentum": 0.5, "centered": True}),
+    ("rmsprop", {"lr": 0.02, "centered": True}),
+    ("adagrad", {"lr": 0.01}),
+    ("adagrad", {"lr": 0.1, "eps": 1e-3, "initial_accumulator_value": 0.5}),
+]
+CASE_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(NEW_CASES)]
+
+
+@pytest.mark.parametrize("name, options", NEW_CASES, ids=CASE_IDS)
+def test_new_optimizers_follow_their_reference_rule(name, options):
+    p0, grads = np.random.default_rng(4).standard_normal(7), grad_sequence(steps=5, seed=5)
+    got = run(get_optimizer(name, **options), p0, grads)
+    np.testing.assert_allclose(got, REFERENCES[name](p0, grads, **options), rtol=0, atol=1e-12)
+    assert np.max(np.abs(got - p0)) > 1e-3
+
+
+def _torch_run(name, options, p0, grads):
+    torch = pytest.importorskip("torch")
+    options = dict(options)
+    decay_size = options.pop("decay_size", None)
+    translated = {k: v for k, v in options.items() if k not in ("beta1", "beta2")}
+    if "beta1" in options or "beta2" in options:
+        translated["betas"] = (options.get("beta1", 0.9), options.get("beta2", 0.999))
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+           "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[name]
+    if decay_size is None:
+        groups = [torch.nn.Parameter(torch.tensor(p0))]
+        params = groups
+    else:  # the decayed leading block (weights) and the rest (biases), as two groups
+        params = [torch.nn.Parameter(torch.tensor(p0[:decay_size])), torch.nn.Parameter(torch.tensor(p0[decay_size:]))]
+        groups = [{"params": [params[0]]}, {"params": [params[1]], "weight_decay": 0.0}]
+    opt = cls(groups, **translated)
+    for g in grads:
+        if decay_size is None:
+            params[0].grad = torch.tensor(g)
+        else:
+            params[0].grad, params[1].grad = torch.tensor(g[:decay_size]), torch.tensor(g[decay_size:])
+        opt.step()
+    return np.concatenate([p.detach().numpy() for p in params])
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True}), ("adam", {"lr": 0.01, "beta1": 0.5}), *NEW_CASES],
+    ids=["sgd-nesterov", "adam", *CASE_IDS],
+)
+def test_optimizers_match_torch_optim(name, options):
+    """The same gradients through torch.optim give the same parameters (float64)."""
+    p0, grads = np.random.default_rng(6).standard_normal(7), grad_sequence(steps=5, seed=7)
+    expected = _torch_run(name, options, p0, grads)
+    got = run(get_optimizer(name, **options), p0, grads)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_adamw_decay_is_decoupled_from_the_gradient_scale():
+    """With a zero gradient Adam's step is zero, so only the decay acts: AdamW
+    multiplies the decayed block by exactly (1 - lr * wd) per step and leaves the rest."""
+    params = np.full(6, 2.0)
+    opt = AdamW(lr=0.1, weight_decay=0.5, decay_size=4)
+    for _ in range(3):
+        opt.step(params, np.zeros(6))
+    np.testing.assert_allclose(params[:4], 2.0 * 0.95**3, rtol=1e-14)
+    np.testing.assert_array_equal(params[4:], 2.0)
 
 
 def test_sgd_variants_differ_from_each_other():
@@ -128,6 +241,9 @@ def test_step_counter_and_state_continue_across_steps():
         ("sgd", {"lr": 0.05, "momentum": 0.9}),
         ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
         ("adam", {"lr": 0.05}),
+        ("adamw", {"lr": 0.05, "weight_decay": 0.0}),
+        ("rmsprop", {"lr": 0.01}),
+        ("adagrad", {"lr": 0.5}),
     ],
 )
 def test_optimizers_minimise_a_quadratic(name, options, dtype):
@@ -176,6 +292,12 @@ def test_optimizer_trains_a_network_through_the_flat_buffer():
         (SGD, {"lr": float("inf")}, "learning rate"),
         (Adam, {"lr": 0.1, "eps": -1e-8}, "eps"),
         (Adam, {"lr": 0.1, "eps": float("inf")}, "eps"),
+        (AdamW, {"lr": 0.1, "weight_decay": -0.1}, "weight_decay"),
+        (RMSprop, {"lr": 0.1, "alpha": 1.0}, "alpha"),
+        (RMSprop, {"lr": 0.1, "momentum": -0.5}, "momentum"),
+        (RMSprop, {"lr": 0}, "learning rate"),
+        (Adagrad, {"lr": 0.1, "eps": -1.0}, "eps"),
+        (Adagrad, {"lr": 0.1, "initial_accumulator_value": -1.0}, "initial_accumulator_value"),
     ],
 )
 def test_invalid_hyper_parameters_raise_value_error(cls, options, message):
@@ -188,19 +310,23 @@ def test_get_optimizer_builds_the_named_optimizer_with_its_options():
     assert isinstance(opt, SGD) and (opt.lr, opt.momentum, opt.nesterov) == (0.2, 0.5, True)
     opt = get_optimizer("adam", lr=0.2, beta2=0.9)
     assert isinstance(opt, Adam) and (opt.lr, opt.beta2) == (0.2, 0.9)
-    assert set(OPTIMIZERS) == {"sgd", "adam"}
+    assert set(OPTIMIZERS) == {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
 
 
 def test_get_optimizer_unknown_name_lists_the_valid_ones():
     with pytest.raises(ValueError) as info:
-        get_optimizer("rmsprop", lr=0.1)
+        get_optimizer("adadelta", lr=0.1)
     message = str(info.value)
-    assert "'rmsprop'" in message
+    assert "'adadelta'" in message
     for name in OPTIMIZERS:
         assert name in message
 
 
-@pytest.mark.parametrize("name, options", [("adam", {}), ("sgd", {"momentum": 0.9, "nesterov": True}), ("sgd", {})])
+@pytest.mark.parametrize(
+    "name, options",
+    [("adam", {}), ("sgd", {"momentum": 0.9, "nesterov": True}), ("sgd", {}), ("adamw", {}),
+     ("rmsprop", {"momentum": 0.9, "centered": True}), ("adagrad", {})],
+)
 def test_a_training_step_allocates_no_array_the_size_of_the_model(name, options):
     """Layers, head and optimizer reuse their arrays: after a warm-up step, further
     steps (the last, smaller batch of an epoch included) allocate nothing the size

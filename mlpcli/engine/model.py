@@ -1,9 +1,14 @@
 """The multi-layer perceptron: a stack of layers over one flat parameter buffer.
 
-All parameters live in ``params`` (1-D), weights first and then biases, and
-every layer holds named views into it (``dense.0.weight`` ...); ``grads``
-mirrors it. An optimizer updates the whole model with a few array operations,
-and weight decay touches the contiguous weight block alone.
+All parameters live in ``params`` (1-D): the dense weights first
+(``params[:n_weights]``), then the dense biases, then the normalisation
+layers' gamma and beta; every layer holds named views into it
+(``dense.0.weight``, ``norm.0.weight`` ...), and ``grads`` mirrors it. An
+optimizer updates the whole model with a few array operations, and weight
+decay touches the contiguous dense-weight block alone (not biases, not
+gamma / beta, as Keras and scikit-learn regularise). BatchNorm's running
+statistics are not parameters: they live in ``buffer`` (named views in
+``buffers``), which no optimizer touches.
 """
 from __future__ import annotations
 
@@ -15,16 +20,19 @@ from .activations import get_activation
 from .initializers import BIAS_INITIALIZERS, INITIALIZERS, resolve
 from .layers import Dense, Dropout
 from .losses import LOSSES
+from .normalization import NORMALIZATIONS, BatchNorm
 
 
 @dataclass
 class LayerSpec:
-    """One hidden layer: Dense(units) -> activation -> Dropout(dropout)."""
+    """One hidden layer: Dense(units) -> norm -> activation -> Dropout(dropout),
+    with ``norm`` None, 'batch_norm' or 'layer_norm'."""
 
     units: int
     activation: str = "relu"
     dropout: float = 0.0
     activation_options: dict = field(default_factory=dict)
+    norm: str | None = None
 
 
 class MLP:
@@ -42,25 +50,29 @@ class MLP:
         loss: str,
         dtype="float32",
         rng: np.random.Generator | None = None,
+        loss_options: dict | None = None,
     ):
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.n_inputs, self.n_outputs, self.hidden = n_inputs, n_outputs, list(hidden)
-        self.head = LOSSES[loss]()
-        if (loss == "binary_cross_entropy") != (n_outputs == 1) and loss != "mse":
-            raise ValueError(
-                f"{loss} needs {'one output' if loss == 'binary_cross_entropy' else 'two or more outputs'}, "
-                f"got n_outputs={n_outputs}"
-            )
+        # loss_options: the head's class_weight, label_smoothing or delta (engine/losses.py).
+        self.head = LOSSES[loss](**(loss_options or {}))
+        if loss == "cross_entropy" and n_outputs < 2:
+            raise ValueError(f"cross_entropy needs two or more outputs, got n_outputs={n_outputs}")
         self.layers: list = []
         self.dense: list[Dense] = []
+        self.norms: list = []
         width = n_inputs
         for i, spec in enumerate([*self.hidden, LayerSpec(n_outputs, "identity")]):
             dense = Dense(width, spec.units, f"dense.{i}", input_grad=i > 0)
             self.dense.append(dense)
             self.layers.append(dense)
             if i < len(self.hidden):
+                if spec.norm is not None:
+                    norm = NORMALIZATIONS[spec.norm](spec.units, f"norm.{i}")
+                    self.norms.append(norm)
+                    self.layers.append(norm)
                 activation = get_activation(spec.activation, **spec.activation_options)
                 self.layers.append(activation)
                 if spec.dropout > 0:
@@ -76,10 +88,13 @@ class MLP:
         order = [n for n in shapes if n.endswith(".weight")] + [
             n for n in shapes if n.endswith(".bias")
         ]
+        self.n_weights = sum(int(np.prod(shapes[n])) for n in order if n.endswith(".weight"))
+        for norm in self.norms:
+            shapes.update(norm.shapes)
+            order += list(norm.shapes)
         sizes = [int(np.prod(shapes[n])) for n in order]
         self.params = np.zeros(sum(sizes), self.dtype)
         self.grads = np.zeros_like(self.params)
-        self.n_weights = sum(s for n, s in zip(order, sizes) if n.endswith(".weight"))
         self.parameters: dict[str, np.ndarray] = {}
         self.gradients: dict[str, np.ndarray] = {}
         offset = 0
@@ -89,17 +104,34 @@ class MLP:
             offset += size
         for dense in self.dense:
             dense.bind(self.parameters, self.gradients)
+        buffer_shapes = {name: shape for norm in self.norms for name, shape in norm.buffer_shapes.items()}
+        self.buffer = np.zeros(sum(int(np.prod(s)) for s in buffer_shapes.values()), self.dtype)
+        self.buffers: dict[str, np.ndarray] = {}
+        offset = 0
+        for name, shape in buffer_shapes.items():
+            size = int(np.prod(shape))
+            self.buffers[name] = self.buffer[offset : offset + size].reshape(shape)
+            offset += size
+        for norm in self.norms:
+            norm.bind(self.parameters, self.gradients)
+            norm.bind_buffers(self.buffers)
+            norm.reset()
+
+    @property
+    def has_batch_norm(self) -> bool:
+        """Whether a training batch needs two or more rows (batch statistics)."""
+        return any(isinstance(norm, BatchNorm) for norm in self.norms)
 
     @property
     def head_width(self) -> int:
         """Columns of the head's output: 2 probabilities for a single sigmoid output."""
-        return 2 if self.head.name == "binary_cross_entropy" else self.n_outputs
+        return 2 if self.head.name == "binary_cross_entropy" and self.n_outputs == 1 else self.n_outputs
 
     @property
     def n_params(self) -> int:
         return self.params.size
 
-    def init_params(self, rng: np.random.Generator, init: str = "pytorch") -> None:
+    def init_params(self, rng: np.random.Generator, init: str = "auto") -> None:
         """Weights from the initialiser (chosen by each layer's activation under
         'auto'; Glorot for the output layer); biases zero unless the initialiser
         draws them too (``pytorch``)."""
@@ -109,6 +141,8 @@ class MLP:
             dense.W[...] = INITIALIZERS[name](rng, dense.W.shape, self.dtype)
             fill_bias = BIAS_INITIALIZERS.get(name)
             dense.b[...] = fill_bias(rng, dense.n_in, dense.n_out, self.dtype) if fill_bias else 0
+        for norm in self.norms:
+            norm.reset()  # gamma 1, beta 0, running mean 0 and variance 1, as PyTorch starts
 
     def set_dropout_rng(self, rng: np.random.Generator) -> None:
         for layer in self.layers:
@@ -147,16 +181,19 @@ class MLP:
     def _run(self, x, y, batch_size):
         """Evaluation-mode passes over x in chunks: (mean loss if y is given, head output)."""
         x = np.asarray(x, dtype=self.dtype)
-        total, out = 0.0, None
+        total, weight, out = 0.0, 0.0, None
         for i in range(0, max(len(x), 1), batch_size):
             z = self.forward(x[i : i + batch_size])
             if y is not None and len(z):
-                total += self.head.forward(z, y[i : i + batch_size]) * len(z)
+                # Chunk means combined by the head's denominator (n, or the sum of class weights).
+                chunk_weight = self.head.weight_sum(y[i : i + batch_size])
+                total += self.head.forward(z, y[i : i + batch_size]) * chunk_weight
+                weight += chunk_weight
             chunk = self.head.output(z)
             if out is None:
                 out = np.empty((len(x), chunk.shape[1]), chunk.dtype)
             out[i : i + len(chunk)] = chunk
-        return total / max(len(x), 1), out
+        return total / (weight or 1.0), out
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)

@@ -113,7 +113,105 @@ class Adam(Optimizer):
         return {"t": self.t, "m_scaled": self.m_scaled, "v_scaled": self.v_scaled}
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's AdamW:
+    p *= 1 - lr * weight_decay, then the Adam step. The decay is not part of
+    the gradient, so Adam's scaling never weakens it. ``decay_size`` is how
+    many leading entries of the buffer decay (the model's weights, not its
+    biases); None decays all of them, as PyTorch does for the params it is given.
+    """
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, decay_size=None):
+        super().__init__(lr, beta1, beta2, eps)
+        if not 0 <= weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
+        self.weight_decay, self.decay_size = float(weight_decay), decay_size
+
+    def _step(self, params, grads):
+        if self.weight_decay:
+            params[: self.decay_size] *= 1 - self.lr * self.weight_decay
+        super()._step(params, grads)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, PyTorch's form (eps outside the square root):
+    s = alpha s + (1 - alpha) g^2;  centered: a = alpha a + (1 - alpha) g, d = sqrt(s - a^2) + eps,
+    else d = sqrt(s) + eps;  momentum: b = momentum b + g / d, p -= lr b;  else p -= lr g / d."""
+
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0, centered=False):
+        super().__init__(lr)
+        for key, value in (("alpha", alpha), ("momentum", momentum)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{key} must be in [0, 1), got {value}")
+        if not 0 <= eps < math.inf:
+            raise ValueError(f"eps must be a finite number >= 0, got {eps}")
+        self.alpha, self.eps, self.momentum, self.centered = float(alpha), float(eps), float(momentum), bool(centered)
+        self.square_avg = self.grad_avg = self.momentum_buffer = self.buf = None
+
+    def _step(self, params, grads):
+        if self.buf is None:
+            self.square_avg, self.buf = np.zeros_like(params), np.empty_like(params)
+            self.grad_avg = np.zeros_like(params) if self.centered else None
+            self.momentum_buffer = np.zeros_like(params) if self.momentum else None
+        s, buf, a = self.square_avg, self.buf, self.alpha
+        s *= a
+        squared = np.square(grads, out=buf)
+        squared *= 1 - a
+        s += squared
+        if self.centered:
+            g_avg = self.grad_avg
+            g_avg *= a
+            g_avg += np.multiply(grads, 1 - a, out=buf)
+            denominator = np.square(g_avg, out=buf)
+            np.subtract(s, denominator, out=denominator)
+            np.sqrt(denominator, out=denominator)
+        else:
+            denominator = np.sqrt(s, out=buf)
+        denominator += self.eps
+        update = np.divide(grads, denominator, out=buf)
+        if self.momentum_buffer is not None:
+            b = self.momentum_buffer
+            b *= self.momentum
+            b += update
+            update = np.multiply(b, self.lr, out=buf)
+        else:
+            update *= self.lr
+        params -= update
+
+    def state_dict(self):
+        return {"t": self.t, "square_avg": self.square_avg, "grad_avg": self.grad_avg,
+                "momentum_buffer": self.momentum_buffer}
+
+
+class Adagrad(Optimizer):
+    """Adagrad, PyTorch's form: s += g^2;  p -= lr g / (sqrt(s) + eps), with s
+    starting at ``initial_accumulator_value``."""
+
+    def __init__(self, lr=0.01, eps=1e-10, initial_accumulator_value=0.0):
+        super().__init__(lr)
+        if not 0 <= eps < math.inf:
+            raise ValueError(f"eps must be a finite number >= 0, got {eps}")
+        if not 0 <= initial_accumulator_value < math.inf:
+            raise ValueError(f"initial_accumulator_value must be a finite number >= 0, got {initial_accumulator_value}")
+        self.eps, self.initial_accumulator_value = float(eps), float(initial_accumulator_value)
+        self.sum = self.buf = None
+
+    def _step(self, params, grads):
+        if self.buf is None:
+            self.sum, self.buf = np.full_like(params, self.initial_accumulator_value), np.empty_like(params)
+        s, buf = self.sum, self.buf
+        s += np.square(grads, out=buf)
+        denominator = np.sqrt(s, out=buf)
+        denominator += self.eps
+        update = np.divide(grads, denominator, out=buf)
+        update *= self.lr
+        params -= update
+
+    def state_dict(self):
+        return {"t": self.t, "sum": self.sum}
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
 def get_optimizer(name: str, **options) -> Optimizer:
