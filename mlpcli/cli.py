@@ -24,6 +24,7 @@ def cli(debug):
 
     \b
       mlp train configs/digits.yaml          train, write a run folder
+      mlp resume runs/<run>                  continue an interrupted run
       mlp cv configs/iris.yaml --folds 5     k-fold cross-validation
       mlp eval runs/<run>/weights.npz        score it again from the file
       mlp predict weights.npz X.csv --proba  predictions for new rows
@@ -42,12 +43,33 @@ def train(config, out, overrides, overwrite, as_json, quiet):
     """Train the model CONFIG describes and write its run folder."""
     from . import runner
 
-    callbacks = []
-    if not quiet and sys.stderr.isatty():
-        from .progress import ProgressBar
+    result = runner.train(
+        config, out, overrides=overrides, overwrite=overwrite, callbacks=_progress(quiet), interrupt=_STOP
+    )
+    _report(result, as_json)
 
-        callbacks.append(ProgressBar())
-    result = runner.train(config, out, overrides=overrides, overwrite=overwrite, callbacks=callbacks)
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the run folder and final metrics as one JSON object.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def resume(run_dir, as_json, quiet):
+    """Continue the interrupted run in RUN_DIR from its checkpoint to the
+    configured number of epochs (the same weights as an uninterrupted run)."""
+    from . import runner
+
+    _report(runner.resume(run_dir, callbacks=_progress(quiet), interrupt=_STOP), as_json)
+
+
+def _progress(quiet: bool) -> list:
+    if quiet or not sys.stderr.isatty():
+        return []
+    from .progress import ProgressBar
+
+    return [ProgressBar()]
+
+
+def _report(result, as_json: bool) -> None:
     if as_json:
         from .artifacts import to_json
 
@@ -209,8 +231,22 @@ class _Signalled(BaseException):
         self.signum = signum
 
 
+class _StopRequest:
+    """The first SIGINT / SIGTERM while the fit loop runs (``armed``): the loop
+    finishes its step, checkpoints and stops (training.fit reads ``signum``)."""
+
+    signum = 0
+    armed = False
+
+
+_STOP = _StopRequest()
+
+
 def _on_signal(signum, frame):
-    raise _Signalled(signum)
+    if _STOP.armed and not _STOP.signum:
+        _STOP.signum = signum
+        return
+    raise _Signalled(signum)  # outside the fit loop, or a second signal: stop at once
 
 
 def main(argv=None) -> None:
@@ -247,7 +283,9 @@ def main(argv=None) -> None:
         sys.stderr.close()
         code = 0
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
-        code = _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1, debug)
+        what = f"{type(exc).__name__}: {exc}" if str(exc).strip() else type(exc).__name__
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        code = _fail(f"internal error: {what}{hint}", 1, debug)
     sys.exit(code or 0)
 
 

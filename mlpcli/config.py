@@ -32,15 +32,18 @@ MAXIMISED = {
 }
 
 
-def _not_bool(value):
+def _not_bool(noun: str):
     # pydantic's lax mode reads true as 1, and YAML 1.1 reads yes / on as true.
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {json.dumps(value)}")
-    return value
+    def check(value):
+        if isinstance(value, bool):
+            raise ValueError(f"expected {noun}, got {json.dumps(value)}")
+        return value
+
+    return BeforeValidator(check)
 
 
-Int = Annotated[int, BeforeValidator(_not_bool)]
-Float = Annotated[float, BeforeValidator(_not_bool)]
+Int = Annotated[int, _not_bool("an integer")]
+Float = Annotated[float, _not_bool("a number")]
 
 
 def monitors(task: str = "auto") -> list[str]:
@@ -192,7 +195,7 @@ class SGDConfig(_Section):
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self):
         if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov: true needs momentum > 0")
+            raise ValueError("train.optimizer.nesterov: true needs train.optimizer.momentum > 0, got momentum 0")
         return self
 
 
@@ -531,18 +534,33 @@ def monitor_problem(monitor: str, task: str, key: str = "train.early_stopping.mo
 
 
 class _StrictSafeLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses duplicate keys (PyYAML keeps the last one)."""
+    """yaml.SafeLoader for plain data: refuses duplicate keys (PyYAML keeps the
+    last one), every tag that is not a plain YAML value (``!!python/...``,
+    ``!!binary``, ``!!set``, local ``!tags``), and aliases that expand past
+    MAX_YAML_VALUES (a "billion laughs" document). Dates stay strings (as in
+    YAML 1.2's core schema) and ``1e-3`` is a float."""
+
+
+# Plain YAML values: what a config can hold. Every other tag is refused before anything is constructed.
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map", "merge")
+}
+MAX_YAML_VALUES = 100_000  # the most values aliases may expand a document to
 
 
 def _construct_mapping(loader, node, deep=False):
-    loader.flatten_mapping(node)
     seen = {}
-    for key_node, _ in node.value:
+    for key_node, _ in node.value:  # the mapping's own keys; a merged (<<) key may be overridden
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: SafeLoader's construct_mapping explains it
+            continue
+        if first is not None:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", mark
+                None, None, f"duplicate key {key!r} (first at line {first + 1})", key_node.start_mark
             )
         seen[key] = key_node.start_mark.line
     return yaml.SafeLoader.construct_mapping(loader, node, deep)
@@ -554,42 +572,131 @@ _StrictSafeLoader.add_implicit_resolver(
     re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+_StrictSafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag in _PLAIN_TAGS]  # no timestamps, no '=' values
+    for first, resolvers in _StrictSafeLoader.yaml_implicit_resolvers.items()
+}
 _StrictSafeLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file safely; errors name the file and line."""
-    path = Path(path)
+def _show_tag(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _check_nodes(root, where) -> None:
+    """Refuse tags that are not plain values, recursive aliases and alias
+    expansion past MAX_YAML_VALUES, walking the composed document (each node
+    once) before anything is constructed. ``where(mark)`` prefixes a message."""
+    sizes, open_nodes, distinct = {}, set(), 0
+
+    def size(node) -> int:
+        nonlocal distinct
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise ConfigError(f"{where(node.start_mark)}: an alias refers to a node that contains it (a recursive structure)")
+        if node.tag not in _PLAIN_TAGS:
+            raise ConfigError(
+                f"{where(node.start_mark)}: tag {_show_tag(node.tag)} is not allowed: a config holds plain "
+                "values (mappings, lists, strings, numbers, true / false, null), and mlpcli never "
+                "builds objects from tags"
+            )
+        distinct += 1
+        open_nodes.add(id(node))
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        )
+        total = 1 + sum(size(child) for child in children)
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        if total > MAX_YAML_VALUES and total > distinct:
+            raise ConfigError(
+                f"{where(node.start_mark)}: its aliases expand to more than {MAX_YAML_VALUES} values "
+                "(a 'billion laughs' document?); write the values out instead"
+            )
+        return total
+
+    size(root)
+
+
+def _node_lines(root) -> dict[tuple, int]:
+    """The line (from 1) of every key and list item, by its path: ('model', 'layers', 1, 'dropout')."""
+    lines = {}
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    key = path + (key_node.value,)
+                    lines.setdefault(key, key_node.start_mark.line + 1)
+                    walk(value_node, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines.setdefault(path + (i,), item.start_mark.line + 1)
+                walk(item, path + (i,))
+
+    walk(root, ())
+    return lines
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Plain data from YAML text, and the line of each key (see _node_lines)."""
+
+    def where(mark):
+        return f"{source}:{mark.line + 1}:{mark.column + 1}"
+
+    loader = _StrictSafeLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        _check_nodes(node, where)
+        return loader.construct_document(node), _node_lines(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        if problem.startswith("but ") and getattr(exc, "context", None):  # "expected a single document ..., but found another"
+            problem = f"{exc.context}, {problem}"
+        raise ConfigError(f"{where(mark) if mark else source}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        return yaml.load(text, Loader=_StrictSafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file safely; errors name the file and line."""
+    return _parse_yaml(_read_text(Path(path)), str(path))[0]
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read, override and validate a config file."""
-    raw = read_yaml(path)
+    """Read, override and validate a config file; an error names each key's line
+    in the file, or (--set) for a key an override set."""
+    raw, lines = _parse_yaml(_read_text(Path(path)), str(path))
     if raw is None:
         raw = {}
     raw = apply_overrides(raw, overrides, source=str(path))
-    return parse_config(raw, source=str(path))
+    overridden = [_override_path(item) for item in overrides]
+    return parse_config(raw, source=str(path), lines=lines, overridden=overridden)
 
 
-def parse_config(raw: Any, source: str = "config") -> Config:
-    """Validate plain data against the schema; one ConfigError listing every problem."""
+def parse_config(raw: Any, source: str = "config", lines: dict | None = None, overridden=()) -> Config:
+    """Validate plain data against the schema; one ConfigError listing every
+    problem, each at its line in ``source`` (``lines``, from the YAML) or as
+    set by an override (``overridden``: key paths)."""
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{source}: expected a mapping of keys ({', '.join(Config.model_fields)}), "
@@ -598,8 +705,64 @@ def parse_config(raw: Any, source: str = "config") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        problems = [_describe(error) for error in exc.errors()]
-        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+        problems = []
+        errors = exc.errors()
+        # A misspelt key that suggests a required one: its "missing" is the same mistake.
+        suggested = {
+            (tuple(e["loc"][:-1]), _did_you_mean(e["loc"][-1], _valid_keys(e["loc"])).split("'")[1])
+            for e in errors if e["type"] == "extra_forbidden" and _did_you_mean(e["loc"][-1], _valid_keys(e["loc"]))
+        }
+        for error in errors:
+            if error["type"] == "missing" and (tuple(error["loc"][:-1]), error["loc"][-1]) in suggested:
+                continue
+            message = _describe(error)
+            problems.append((_where(_error_path(error, message), lines or {}, overridden), message))
+        # Top to bottom in the file, then the overrides, then the rest.
+        problems.sort(key=lambda p: (0, p[0]) if isinstance(p[0], int) else (1 if p[0] else 2, 0))
+        raise ConfigError(_format_problems(source, problems)) from None
+
+
+def _override_path(item: str) -> tuple:
+    """The key path a --set KEY=VALUE sets: ('model', 'layers', 0, 'units')."""
+    key = re.sub(r"\[(\d+)\]", r".\1", item.partition("=")[0]).strip()
+    return tuple(int(part) if part.isdigit() else part for part in key.split("."))
+
+
+_KEY_PATH = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*)(?=:| and )")
+
+
+def _error_path(error: dict, message: str) -> tuple:
+    """The key path a problem is about: the one its message starts with (a
+    cross-field check names the key at fault), else pydantic's location."""
+    if error["type"] == "value_error":
+        match = _KEY_PATH.match(message)
+        if match:
+            return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[A-Za-z_]\w*|\d+", match.group(1)))
+    return tuple(_model_at(error["loc"])[1])
+
+
+def _where(path: tuple, lines: dict, overridden) -> int | str | None:
+    """The line of a key path (or of its closest ancestor written in the file),
+    "--set" if an override set it, or None."""
+    if any(path[: len(o)] == tuple(o) for o in overridden):
+        return "--set"
+    for n in range(len(path), 0, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return None
+
+
+def _format_problems(source: str, problems: list[tuple[int | str | None, str]]) -> str:
+    """One line: ``file:12: key: problem``, or ``file: N problems: line 3: ... | (--set) ...``."""
+    if len(problems) == 1:
+        where, message = problems[0]
+        prefix = f"{source}:{where}" if isinstance(where, int) else f"{source} (--set)" if where else source
+        return f"{prefix}: {message}"
+    parts = [
+        (f"line {where}: " if isinstance(where, int) else "(--set) " if where else "") + message
+        for where, message in problems
+    ]
+    return f"{source}: {len(problems)} problems: " + " | ".join(parts)
 
 
 def apply_overrides(raw: dict, overrides, source: str = "config") -> dict:
@@ -613,10 +776,7 @@ def apply_overrides(raw: dict, overrides, source: str = "config") -> dict:
         key = re.sub(r"\[(\d+)\]", r".\1", key)  # model.layers[0].units, as errors print it
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.optimizer.lr=0.01")
-        try:
-            value = yaml.load(text, Loader=_StrictSafeLoader)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: cannot parse the value: {exc}") from None
+        value = _parse_yaml(text, f"--set {item!r}: the value")[0]
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a mapping of keys, got {_type_name(raw)}")
         node, parts = raw, key.strip().split(".")
@@ -681,13 +841,16 @@ def _type_name(value) -> str:
     )
 
 
-def _show(value) -> str:
-    """A value as the user wrote it: strings quoted, YAML's true / false / null."""
+def _show(value, limit: int = 80) -> str:
+    """A value as the user wrote it: strings quoted, YAML's true / false / null;
+    cut short past ``limit`` characters (an error stays one readable line)."""
     if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, (bool, dict, list)) or value is None:
-        return json.dumps(value, default=str)
-    return str(value)
+        text = repr(value)
+    elif isinstance(value, (bool, dict, list)) or value is None:
+        text = json.dumps(value, default=str)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _path(loc) -> str:
@@ -750,6 +913,12 @@ def _bounds(error) -> str:
     return "is out of range"
 
 
+def _valid_keys(loc) -> list[str]:
+    """The keys the mapping at loc[:-1] takes."""
+    owner, _ = _model_at(loc[:-1]) if loc else (Config, [])
+    return list(owner.model_fields) if owner else []
+
+
 def _describe(error: dict) -> str:
     kind, loc, value = error["type"], error["loc"], error.get("input")
     owner, clean = _model_at(loc[:-1]) if loc else (Config, [])
@@ -774,6 +943,11 @@ def _describe(error: dict) -> str:
             return f"{key}.name: required; valid: {', '.join(tags)}"
         tag = error["ctx"]["tag"]
         return f"{key}.name: unknown {noun} {tag!r}; valid: {', '.join(tags)}{_did_you_mean(tag, tags)}"
+    if kind in ("too_short", "too_long"):
+        size = error["ctx"].get("min_length" if kind == "too_short" else "max_length")
+        return f"{key}: must list {'at least' if kind == 'too_short' else 'at most'} {size} item(s), got {_show(value)}"
+    if kind == "invalid_key":
+        return f"{key}: keys must be strings, got {_show(value)}"
     if kind == "finite_number":
         return f"{key}: must be a finite number, got {_show(value)}"
     if kind == "value_error":

@@ -172,7 +172,7 @@ def read_npy_pair(x_path: str, y_path: str | None) -> tuple[np.ndarray, np.ndarr
         try:
             array = np.load(path, allow_pickle=False)
         except Exception as exc:  # pickled objects, truncation, not a .npy at all
-            raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+            raise _unreadable(path, "a readable .npy file", exc) from None
         if not isinstance(array, np.ndarray):
             raise DataError(f"{path}: is an .npz archive, not a .npy array")
         arrays.append(array)
@@ -212,7 +212,7 @@ def read_xy(path: str, **columns) -> tuple[np.ndarray, np.ndarray]:
     except DataError:
         raise
     except Exception as exc:  # zipfile, pickle refusal, truncation: all unusable input
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+        raise _unreadable(path, "a readable .npz file", exc) from None
 
 
 def read_features(path: str, with_target: bool = False, **columns):
@@ -227,7 +227,11 @@ def read_features(path: str, with_target: bool = False, **columns):
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
-            return np.load(p, allow_pickle=False)
+            array = np.load(p, allow_pickle=False)
+            if not isinstance(array, np.ndarray):
+                array.close()
+                raise DataError(f"{path}: is an .npz archive, not a .npy array")
+            return array
         if suffix == ".npz":
             with np.load(p, allow_pickle=False) as archive:
                 if "X" in archive.files:
@@ -240,8 +244,15 @@ def read_features(path: str, with_target: bool = False, **columns):
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"{path}: cannot read it as {suffix} ({exc})") from None
+        raise _unreadable(path, f"readable as {suffix}", exc) from None
     raise DataError(f"{path}: unsupported file type {suffix!r}; use .csv, .npz or .npy")
+
+
+def _unreadable(path, what: str, exc: Exception) -> DataError:
+    """The error for a data file NumPy or the CSV reader could not read."""
+    if "allow_pickle" in str(exc):  # NumPy's refusal of an object array
+        return DataError(f"{path}: holds pickled Python objects, which are never loaded")
+    return DataError(f"{path}: not {what} ({type(exc).__name__}: {exc})")
 
 
 def _read_csv(path: Path, with_target: bool, target=None, features=None, impute=None, encoder=None):
@@ -357,6 +368,8 @@ def _csv_records(path: Path) -> tuple[np.ndarray, np.ndarray]:
             if row:
                 table.append(row)
                 lines.append(reader.line_num)
+    if not table:
+        raise DataError(f"{path}: is empty (no rows)")
     widths = {len(row) for row in table}
     if len(widths) > 1:
         bad = next(i for i, row in enumerate(table) if len(row) != len(table[0]))
@@ -424,6 +437,13 @@ def _parse_target(column: np.ndarray) -> np.ndarray:
 
 
 def check_xy(X, y, source: str) -> None:
+    """Refuse data no model can be trained or scored on: X not 2-D numbers (or a
+    CSV table), no samples or no features, non-finite features, targets that are
+    not one value or one row of values per sample."""
+    if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
+        raise DataError(f"{source}: y must hold one target (or one row of targets) per sample, got shape {y.shape}")
+    if y.dtype.kind not in "biufUS":
+        raise DataError(f"{source}: y must hold numbers or labels, got dtype {y.dtype}")
     if X.dtype.names:  # a CSV table (tabular.py): NaN marks a missing value, to be filled
         if len(X) != len(y):
             raise DataError(f"{source}: X has {len(X)} rows but y has {len(y)}")
@@ -437,8 +457,10 @@ def check_xy(X, y, source: str) -> None:
         raise DataError(f"{source}: no samples")
     if len(y) != len(X):
         raise DataError(f"{source}: X has {len(X)} rows but y has {len(y)}")
-    if not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"{source}: X must be numeric, got dtype {X.dtype}")
+    if X.shape[1] == 0:
+        raise DataError(f"{source}: X has no feature columns")
+    if X.dtype.kind not in "biuf":  # complex would lose its imaginary part, silently
+        raise DataError(f"{source}: X must hold real numbers, got dtype {X.dtype}")
     if not np.all(np.isfinite(X)):
         raise DataError(f"{source}: X holds NaN or infinite values")
 

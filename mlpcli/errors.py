@@ -28,6 +28,18 @@ class RunFolderError(MLPError):
     """The run folder cannot be used (it already holds results, or is not writable)."""
 
 
+class CheckpointError(MLPError):
+    """A checkpoint is unreadable, corrupt or does not fit the run's model."""
+
+
+class TrainingInterrupted(MLPError):
+    """SIGINT or SIGTERM stopped training at a step: exit 128 + the signal (130 / 143)."""
+
+    def __init__(self, message: str, signum: int, epoch: int, step: int):
+        self.signum, self.exit_code, self.epoch, self.step = signum, 128 + signum, epoch, step
+        super().__init__(message)
+
+
 class TrainingDiverged(MLPError):
     """The loss or the weights became non-finite: exit 3."""
 

@@ -6,18 +6,21 @@ callbacks the caller passes).
 """
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from . import artifacts, data
+from .checkpoint import Checkpointer
 from .config import Config, apply_overrides, load_config, monitor_problem, monitored, parse_config, task_problem
 from .engine import get_optimizer, get_schedule
-from .errors import ConfigError, MLPError
+from .errors import ConfigError, MLPError, RunFolderError, TrainingDiverged, TrainingInterrupted
 from .trained import TrainedModel, balanced_class_weight, build_network, class_weight_array, head_for, output_head
-from .training import Callback, EarlyStopping, fit
+from .training import Callback, EarlyStopping, Interrupted, fit
 
 # One child SeedSequence per purpose, in this fixed order, so changing one
 # setting (a dropout rate) never changes another stream (the data split).
@@ -48,6 +51,7 @@ class PreparedData:
     n_outputs: int  # units of the output layer
     splits: dict[str, Split]
     loss: str = "auto"  # the loss head, resolved from train.loss and the task
+    fingerprint: str | None = None  # artifacts.data_fingerprint of the data as loaded, before the split
 
 
 def prepare_data(config: dict, rngs: dict | None = None) -> PreparedData:
@@ -87,7 +91,7 @@ def prepare_data(config: dict, rngs: dict | None = None) -> PreparedData:
         n_outputs = target.shape[1]
     index = data.split(y, task, cfg["test_size"], cfg["val_size"], _random_state(rngs["split"]))
     splits = {name: Split(X[i], y[i], target[i]) for name, i in index.items()}
-    return PreparedData(task, classes, n_outputs, splits, loss)
+    return PreparedData(task, classes, n_outputs, splits, loss, artifacts.data_fingerprint(X, y))
 
 
 def resolve_config(config_or_path, overrides=()) -> tuple[Config, str]:
@@ -132,13 +136,19 @@ def train(
     overwrite: bool = False,
     callbacks: list[Callback] = (),
     prepared: PreparedData | None = None,
+    interrupt=None,
+    resume_dir: Path | None = None,
 ) -> RunResult:
     """Train the model a config describes and write its run folder.
 
     Everything that can be refused (config, data, model, run folder) is
     checked before the folder is created or anything is written.
     ``prepared`` (cross_validate's folds) replaces the data and split the config describes.
+    ``interrupt`` (see training.fit) stops training at a step, checkpointed;
+    ``resume_dir`` continues the run in that folder from its checkpoint (see ``resume``).
+    A run that diverges or is interrupted records its status in metrics.json.
     """
+    started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     cfg, name = resolve_config(config_or_path, overrides)
     resolved = cfg.to_dict()
     rngs = generators(resolved["seed"])
@@ -184,13 +194,101 @@ def train(
     # The raw training rows are not used again: scale them in place, not in a copy.
     X_train, y_train = arrays(splits["train"], copy=False)
 
-    run_dir = artifacts.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
-    artifacts.write_yaml(run_dir / "config.yaml", resolved)
-    start = time.perf_counter()
-    with artifacts.JsonLines(run_dir / "metrics.jsonl") as lines:
+    if resume_dir is None:
+        run_dir = artifacts.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
+        artifacts.write_yaml(run_dir / "config.yaml", resolved)
+        artifacts.write_run_json(run_dir, resolved, prepared.fingerprint, started)
+    else:
+        run_dir = Path(resume_dir)
+    checkpointer = position = None
+    if optimizer is not None:  # lbfgs runs in scipy, whose state cannot be saved
+        checkpointer = Checkpointer(run_dir, network, optimizer, schedule, stopper, rngs, artifacts.config_hash(resolved))
+    if resume_dir is not None:
+        position = checkpointer.load()
+        # metrics.jsonl as of the checkpoint: each epoch's line exactly once
+        artifacts.atomic_write(run_dir / "metrics.jsonl", "".join(artifacts.to_json(h) + "\n" for h in position.history))
+    start = time.perf_counter() - (position.elapsed if position else 0.0)
+    try:
+        history = _fit(
+            model, optimizer, schedule, stopper, rngs, train_cfg, prepared.task, X_train, y_train, validation,
+            run_dir, resume_dir is None, callbacks, checkpointer, position, interrupt,
+        )
+    except TrainingDiverged as exc:
+        artifacts.write_json(run_dir / "metrics.json", {
+            "status": "diverged", "epoch": exc.epoch, "step": exc.step, "epochs_run": exc.epoch - 1,
+            "error": str(exc), "train_seconds": time.perf_counter() - start,
+        })
+        raise
+    except Interrupted as exc:
+        verb = "interrupted" if exc.signum == signal.SIGINT else "terminated"
+        artifacts.write_json(run_dir / "metrics.json", {
+            "status": "interrupted", "signal": signal.Signals(exc.signum).name, "epoch": exc.epoch,
+            "step": exc.step, "epochs_run": exc.epochs_run, "train_seconds": time.perf_counter() - start,
+        })
+        raise TrainingInterrupted(
+            f"{verb} at epoch {exc.epoch}, step {exc.step}; the checkpoint is saved: "
+            f"continue with `mlp resume {run_dir}`", exc.signum, exc.epoch, exc.step,
+        ) from None
+    train_seconds = time.perf_counter() - start
+    restored = stopper and stopper.restore_best and stopper.best_epoch
+    results = {
+        "status": "completed",
+        "test": model.score(splits["test"].X, splits["test"].y),
+        "best_epoch": stopper.best_epoch if restored else len(history),
+        "epochs_run": len(history),
+        "stopped": history.stopped,
+        "train_seconds": train_seconds,
+    }
+    if "val" in splits:
+        results["val"] = model.score(splits["val"].X, splits["val"].y)
+    model.metrics = results
+    artifacts.save_weights(run_dir / "weights.npz", model)
+    artifacts.write_json(run_dir / "metrics.json", results)
+    return RunResult(run_dir, results, history, model)
+
+
+def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=None) -> RunResult:
+    """Continue an interrupted (or killed) run in ``run_dir`` from its latest
+    readable checkpoint to the configured number of epochs. The final weights
+    are those an uninterrupted run of the config gives, bit for bit.
+
+    Refused (exit 2): a folder with no config.yaml or checkpoint, a completed
+    or diverged run, an lbfgs run, and a config.yaml edited since the run
+    started (its SHA-256 differs from the checkpoint's)."""
+    import json
+
+    run_dir = Path(run_dir)
+    config = run_dir / "config.yaml"
+    if not run_dir.is_dir() or not config.is_file():
+        raise RunFolderError(f"{run_dir}: not a run folder (no config.yaml)")
+    try:
+        status = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        status = {}  # killed before it wrote one
+    if isinstance(status, dict) and status.get("status") == "completed":
+        raise RunFolderError(f"{run_dir}: the run is complete (metrics.json status: completed); nothing to resume")
+    if isinstance(status, dict) and status.get("status") == "diverged":
+        raise RunFolderError(
+            f"{run_dir}: the run diverged at epoch {status.get('epoch')}, step {status.get('step')}; resumed with "
+            "the same config it would diverge again: train a new run with a lower train.optimizer.lr"
+        )
+    if load_config(config).train.optimizer.name == "lbfgs":
+        raise RunFolderError(
+            f"{run_dir}: an lbfgs run cannot be resumed (scipy's L-BFGS-B keeps its state to itself); train it again"
+        )
+    if not any(path.exists() for path in artifacts.checkpoint_paths(run_dir)):
+        raise RunFolderError(f"{run_dir}: holds no checkpoint.npz to resume from")
+    return train(config, callbacks=callbacks, interrupt=interrupt, resume_dir=run_dir)
+
+
+def _fit(model, optimizer, schedule, stopper, rngs, train_cfg, task, X_train, y_train, validation,
+         run_dir, new, callbacks, checkpointer, position, interrupt):
+    """Run the fit loop (or L-BFGS) with metrics.jsonl open; returns the History."""
+    network = model.network
+    with artifacts.JsonLines(run_dir / "metrics.jsonl", truncate=new) as lines:
         common = dict(
             epochs=train_cfg["epochs"],
-            task=prepared.task,
+            task=task,
             validation=validation,
             callbacks=[MetricsLog(lines), *([stopper] if stopper else []), *callbacks],
             l1=train_cfg["l1"],
@@ -217,24 +315,12 @@ def train(
                 clip_norm=train_cfg["clip_norm"],
                 clip_value=train_cfg["clip_value"],
                 max_norm=train_cfg["max_norm"],
+                checkpoint=checkpointer,
+                start=position,
+                interrupt=interrupt,
                 **common,
             )
-    train_seconds = time.perf_counter() - start
-    restored = stopper and stopper.restore_best and stopper.best_epoch
-    results = {
-        "status": "completed",
-        "test": model.score(splits["test"].X, splits["test"].y),
-        "best_epoch": stopper.best_epoch if restored else len(history),
-        "epochs_run": len(history),
-        "stopped": history.stopped,
-        "train_seconds": train_seconds,
-    }
-    if "val" in splits:
-        results["val"] = model.score(splits["val"].X, splits["val"].y)
-    model.metrics = results
-    artifacts.save_weights(run_dir / "weights.npz", model)
-    artifacts.write_json(run_dir / "metrics.json", results)
-    return RunResult(run_dir, results, history, model)
+    return history
 
 
 def _optimization(cfg: Config, network):
@@ -257,6 +343,26 @@ def _optimization(cfg: Config, network):
     return optimizer, get_schedule(schedule_name, optimizer.lr, train_cfg.epochs, **schedule_options)
 
 
+def _check_model_fits_in_memory(model_config: dict, n_features: int, n_outputs: int) -> None:
+    """Refuse a network whose training state cannot fit in this machine's memory
+    (a typo such as units: 1000000000000), instead of failing inside NumPy."""
+    import os
+
+    widths = [n_features, *(layer["units"] for layer in model_config["layers"]), n_outputs]
+    n_params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    # parameters, gradients, two optimizer moments and one work buffer
+    needed = 5 * n_params * np.dtype(model_config["dtype"]).itemsize
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: no bound known
+        return
+    if needed > total:
+        raise ConfigError(
+            f"model.layers: {n_params:,} parameters need about {needed / 2**30:,.1f} GiB to train, "
+            f"more than this machine's {total / 2**30:,.1f} GiB of memory"
+        )
+
+
 def _new_model(config: dict, prepared: PreparedData, rngs: dict) -> TrainedModel:
     """An initialised network with the input scaling fitted on the training split."""
     classes, train_X = prepared.classes, prepared.splits["train"].X
@@ -267,6 +373,7 @@ def _new_model(config: dict, prepared: PreparedData, rngs: dict) -> TrainedModel
         encoder = Encoder.fit(train_X, config["data"]["impute"], config["data"]["target"])
         train_X = encoder.encode(train_X, "the training split")
     head, loss_options = head_for(config, prepared.task, classes)
+    _check_model_fits_in_memory(config["model"], train_X.shape[1], prepared.n_outputs)
     network = build_network(
         config["model"], train_X.shape[1], prepared.n_outputs, head, rng=rngs["dropout"], loss_options=loss_options
     )

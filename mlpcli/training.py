@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -64,6 +65,21 @@ class EarlyStopping(Callback):
             if self.wait >= self.patience:
                 self.stop_training = True
 
+    def state_dict(self) -> dict:
+        """Counters and the best epoch's parameters (None until one improved), for a checkpoint."""
+        return {
+            "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "stop_training": self.stop_training,
+            "best_params": self.best_params, "best_buffer": None if self.best_params is None else self.best_buffer,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.wait = float(state["best"]), int(state["wait"])
+        self.best_epoch = None if state["best_epoch"] is None else int(state["best_epoch"])
+        self.stop_training = bool(state["stop_training"])
+        self.best_params = None if state["best_params"] is None else np.array(state["best_params"])
+        if self.best_params is not None:
+            self.best_buffer = np.array(state["best_buffer"])
+
     def on_train_end(self, history):
         if self.restore_best and self.best_params is not None:
             self.network.params[...] = self.best_params
@@ -78,6 +94,38 @@ class History(list):
     "line_search_failed" (scipy's own ends)."""
 
     stopped: str = "epochs"
+
+
+@dataclass
+class Position:
+    """Where training stands, for a checkpoint: ``batch`` batches of epoch
+    ``epoch`` (1-based) are done (0 at an epoch's start), ``step`` steps in all;
+    ``total`` is that epoch's loss sum so far; ``history`` the finished epochs'
+    logs; ``elapsed`` the seconds trained; ``stopped`` why training ended, or
+    None while it goes on. The shuffle Generator's state at the epoch's start
+    (from which its order is drawn again) is the checkpoint's to keep."""
+
+    epoch: int = 1
+    batch: int = 0
+    step: int = 0
+    total: float = 0.0
+    elapsed: float = 0.0
+    history: list = field(default_factory=list)
+    stopped: str | None = None
+
+
+class Interrupted(Exception):
+    """fit stopped at a step boundary because ``interrupt.signum`` was set; the
+    checkpoint (if any) holds that position."""
+
+    def __init__(self, signum: int, epoch: int, step: int, epochs_run: int):
+        self.signum, self.epoch, self.step, self.epochs_run = signum, epoch, step, epochs_run
+        super().__init__(f"interrupted at epoch {epoch}, step {step}")
+
+
+class _NoInterrupt:
+    signum = 0
+    armed = False
 
 
 def stop_reason(callbacks, started: float, max_seconds: float | None) -> str | None:
@@ -162,6 +210,9 @@ def fit(
     clip_value: float | None = None,
     max_norm: float | None = None,
     max_seconds: float | None = None,
+    checkpoint=None,
+    start: Position | None = None,
+    interrupt=None,
 ) -> History:
     """Train ``network`` in place; returns one dict of logs per epoch (a History).
 
@@ -171,16 +222,26 @@ def fit(
     ``weight_decay`` is coupled L2 (wd * w added to the weights' gradient
     after clipping); AdamW's decoupled decay lives in the optimizer instead.
     ``train_loss`` includes the l1 / l2 penalty, as Keras's loss does.
+
+    ``checkpoint.save(position)`` (mlpcli.checkpoint) runs at the end of every
+    epoch, once its parameters are known to be finite, and at an interruption.
+    ``start`` continues from a checkpoint's position (the network, optimizer,
+    schedule, callbacks and ``rng`` already restored to it; ``rng`` as at the
+    start of that epoch, so its order is drawn again). ``interrupt.signum``
+    (set by a signal handler while ``interrupt.armed``) is checked after every
+    step: fit checkpoints that step's position and raises Interrupted.
     """
-    started = time.perf_counter()
+    start = start or Position()
+    interrupt = interrupt or _NoInterrupt()
+    started = time.perf_counter() - start.elapsed
     n = len(X)
     n_batches = math.ceil(n / batch_size)
     # BatchNorm cannot normalise one row (PyTorch raises): a last batch of one
     # row joins the batch before it, so every row still trains every epoch.
     fold = int(n > batch_size and n % batch_size == 1 and getattr(network, "has_batch_norm", False))
     n_batches -= fold
-    history = History()
-    step = 0
+    history = History(start.history)
+    step = start.step
     # Rows of several batches are gathered at once into one reused block (about
     # 8 MB), so a batch is a slice of it: no per-batch gather or allocation, and
     # never a shuffled copy of the whole data set.
@@ -192,51 +253,73 @@ def fit(
     batch_hooks = [cb.on_batch_end for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     for cb in callbacks:
         cb.on_train_begin({"epochs": epochs, "batches_per_epoch": n_batches})
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        if schedule is not None:
-            optimizer.lr = schedule.lr(epoch)
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        total = 0.0
-        for b in range(n_batches):
-            offset = (b % batches_per_block) * batch_size
-            if offset == 0:
-                rows = order[b * batch_size : (b + batches_per_block) * batch_size + fold]
-                # mode="clip": the default "raise" would gather into a temporary first.
-                xs = np.take(X, rows, axis=0, out=x_block[: len(rows)], mode="clip")
-                ys = y[rows]
-            end = offset + batch_size + (fold if b == n_batches - 1 else 0)
-            xb, yb = xs[offset:end], ys[offset:end]
-            loss = network.train_step(xb, yb)
-            if not math.isfinite(loss):
-                raise TrainingDiverged(epoch, step + 1, optimizer.lr)
-            if penalised:
-                loss += add_penalty(weights, weight_grads, decay_buffer, l1, l2)
-            if clipped:
-                clip_gradients(network.grads, clip_norm, clip_value)
-            if weight_decay:
-                # L2 on the weights (not the biases): one pass over their contiguous block.
-                weight_grads += np.multiply(weights, weight_decay, out=decay_buffer)
-            optimizer.step(network.params, network.grads)
-            if max_norm is not None:
-                apply_max_norm(network, max_norm)
-            total += loss * len(xb)
-            step += 1
-            for hook in batch_hooks:
-                hook(b)
-        train_loss = total / n
-        if not np.isfinite(network.params).all():
-            raise TrainingDiverged(epoch, step, optimizer.lr)
-        logs = epoch_logs(network, epoch, train_loss, validation, task, optimizer.lr, start)
-        history.append(logs)
-        if schedule is not None:
-            schedule.epoch_end(logs)
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, logs)
-        reason = stop_reason(callbacks, started, max_seconds)
-        if reason:
-            history.stopped = reason
-            break
+    history.stopped = start.stopped or "epochs"
+    first_epoch = epochs + 1 if start.stopped else start.epoch
+    interrupt.armed = True
+    try:
+        for epoch in range(first_epoch, epochs + 1):
+            epoch_start = time.perf_counter()
+            if schedule is not None:
+                optimizer.lr = schedule.lr(epoch)
+            if checkpoint is not None:
+                checkpoint.epoch_started(rng)
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            first_batch, total = (start.batch, start.total) if epoch == start.epoch else (0, 0.0)
+            for b in range(first_batch, n_batches):
+                offset = (b % batches_per_block) * batch_size
+                if offset == 0 or b == first_batch:
+                    block = b - b % batches_per_block
+                    rows = order[block * batch_size : (block + batches_per_block) * batch_size + fold]
+                    # mode="clip": the default "raise" would gather into a temporary first.
+                    xs = np.take(X, rows, axis=0, out=x_block[: len(rows)], mode="clip")
+                    ys = y[rows]
+                end = offset + batch_size + (fold if b == n_batches - 1 else 0)
+                xb, yb = xs[offset:end], ys[offset:end]
+                loss = network.train_step(xb, yb)
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(epoch, step + 1, optimizer.lr)
+                if penalised:
+                    loss += add_penalty(weights, weight_grads, decay_buffer, l1, l2)
+                if clipped:
+                    clip_gradients(network.grads, clip_norm, clip_value)
+                if weight_decay:
+                    # L2 on the weights (not the biases): one pass over their contiguous block.
+                    weight_grads += np.multiply(weights, weight_decay, out=decay_buffer)
+                optimizer.step(network.params, network.grads)
+                if max_norm is not None:
+                    apply_max_norm(network, max_norm)
+                total += loss * len(xb)
+                step += 1
+                for hook in batch_hooks:
+                    hook(b)
+                if interrupt.signum:
+                    if not np.isfinite(network.params).all():
+                        raise TrainingDiverged(epoch, step, optimizer.lr)
+                    if checkpoint is not None:
+                        checkpoint.save(Position(epoch, b + 1, step, total, time.perf_counter() - started, list(history)))
+                    raise Interrupted(interrupt.signum, epoch, step, len(history))
+            train_loss = total / n
+            if not np.isfinite(network.params).all():
+                raise TrainingDiverged(epoch, step, optimizer.lr)
+            logs = epoch_logs(network, epoch, train_loss, validation, task, optimizer.lr, epoch_start)
+            history.append(logs)
+            if schedule is not None:
+                schedule.epoch_end(logs)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            reason = stop_reason(callbacks, started, max_seconds)
+            if reason:
+                history.stopped = reason
+            if checkpoint is not None:
+                checkpoint.epoch_started(rng)  # the next epoch's order comes from here
+                checkpoint.save(Position(epoch + 1, 0, step, 0.0, time.perf_counter() - started, list(history), reason))
+            if interrupt.signum:  # during the epoch's last step or its validation: the checkpoint above holds it
+                raise Interrupted(interrupt.signum, epoch, step, len(history))
+            if reason:
+                break
+    finally:
+        interrupt.armed = False
     for cb in callbacks:
         cb.on_train_end(history)
     return history
+

@@ -29,8 +29,9 @@ def trained(tmp_path_factory):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_train_writes_the_run_folder(trained, name):
     out, proc = trained[name]
-    assert sorted(p.name for p in out.iterdir()) == [
-        "config.yaml", "metrics.json", "metrics.jsonl", "weights.npz"
+    names = sorted(p.name for p in out.iterdir())
+    assert [n for n in names if not n.startswith("checkpoint")] == [
+        "config.yaml", "metrics.json", "metrics.jsonl", "run.json", "weights.npz"
     ]
     result = json.loads(proc.stdout)  # exactly one JSON object on stdout
     assert result["run_dir"] == str(out)

@@ -478,3 +478,82 @@ def test_override_wrong_type_is_reported_by_validation(tmp_path):
     path = write(tmp_path / "c.yaml", "")
     with pytest.raises(ConfigError, match="train.epochs: expected an integer, got 'ten'"):
         load_config(path, ["train.epochs=ten"])
+
+
+# --------------------------------------------------------------------------- line numbers, --set, hostile YAML
+
+
+def test_a_problem_names_the_line_of_its_key(tmp_path):
+    path = write(tmp_path / "bad.yaml", "seed: 0\nmodel:\n  layers:\n    - {units: 8}\n    - units: 4\n      dropout: 1.5\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value) == f"{path}:6: model.layers[1].dropout: must be in [0, 1), got 1.5"
+
+
+def test_several_problems_are_one_line_top_to_bottom_with_their_lines(tmp_path):
+    path = write(tmp_path / "bad.yaml", "train:\n  epochs: 0\ntrian: {}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["data.test_size=0"])
+    message = str(exc.value)
+    assert "\n" not in message
+    assert message == (
+        f"{path}: 3 problems: line 2: train.epochs: must be >= 1, got 0 | "
+        "line 3: trian: unknown key; did you mean 'train'? | (--set) data.test_size: must be in (0, 1), got 0"
+    )
+
+
+def test_a_value_set_on_the_command_line_says_so_instead_of_a_line(tmp_path):
+    path = write(tmp_path / "c.yaml", "train:\n  epochs: 3\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["train.epochs=0"])
+    assert str(exc.value) == f"{path} (--set): train.epochs: must be >= 1, got 0"
+
+
+def test_a_misspelt_required_key_is_one_problem_not_two(tmp_path):
+    path = write(tmp_path / "c.yaml", "model:\n  layers:\n    - {unit: 8}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value) == f"{path}:3: model.layers[0].unit: unknown key; did you mean 'units'?"
+
+
+def test_a_merge_key_may_be_overridden_without_a_duplicate_error(tmp_path):
+    text = "model:\n  layers:\n    - &base {units: 4, activation: tanh}\n    - <<: *base\n      units: 8\n"
+    cfg = load_config(write(tmp_path / "c.yaml", text))
+    assert [(layer.units, layer.activation) for layer in cfg.model.layers] == [(4, "tanh"), (8, "tanh")]
+
+
+def test_a_date_stays_text(tmp_path):
+    cfg = load_config(write(tmp_path / "c.yaml", "output:\n  dir: 2024-01-01\n"))
+    assert cfg.output.dir == "2024-01-01"
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("seed: !!binary aGk=\n", ["c.yaml:1:7", "tag !!binary is not allowed"]),
+        ("seed: !custom 1\n", ["tag !custom is not allowed"]),
+        ("data: &a {options: *a}\n", ["recursive structure"]),
+        ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+            f"{b}: &{b} [{', '.join([f'*{p}'] * 10)}]\n" for p, b in zip("abcde", "bcdef")),
+         ["aliases expand to more than 100000 values"]),
+    ],
+    ids=["binary", "local-tag", "recursive-alias", "alias-bomb"],
+)
+def test_hostile_yaml_is_refused_before_anything_is_built(tmp_path, text, words):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path / "c.yaml", text))
+    for word in words:
+        assert word in str(exc.value)
+
+
+def test_a_modest_alias_is_fine(tmp_path):
+    text = "x: &layer {units: 4}\n"
+    assert read_yaml(write(tmp_path / "c.yaml", text + "y: [*layer, *layer]\n"))["y"] == [{"units": 4}] * 2
+
+
+def test_an_alias_bomb_in_a_set_value_is_refused():
+    value = "[" + ", ".join(["[" + ", ".join(["lol"] * 400) + "]"] * 2) + "]"
+    assert apply_overrides({}, [f"data.options={{n: {value}}}"])  # large but plain: fine
+    bomb = "&a [" + ", ".join(["x"] * 400) + "]"
+    with pytest.raises(ConfigError, match="--set"):
+        apply_overrides({}, ["data.options=" + "{a: " + bomb + ", b: [" + ", ".join(["*a"] * 400) + "]}"])

@@ -369,8 +369,9 @@ def test_overwrite_with_diverging_run_leaves_no_stale_results(tmp_path):
     assert_refused(r, "diverged", code=3)
     run = tmp_path / "run"
     names = {p.name for p in run.iterdir()}
-    assert "weights.npz" not in names and "metrics.json" not in names, names
-    assert names <= {"config.yaml", "metrics.jsonl"}, names
+    assert "weights.npz" not in names, names
+    assert names <= {"config.yaml", "metrics.jsonl", "run.json", "metrics.json"}, names
+    assert json.loads((run / "metrics.json").read_text())["status"] == "diverged"  # the new run's status
     # What is left is the new run's, not the first one's.
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["train"]["optimizer"] == {"name": "sgd", "lr": 10.0, "momentum": 0.0, "nesterov": False}
@@ -539,13 +540,16 @@ def test_metrics_jsonl_grows_in_place_while_training(tmp_path):
 
 def test_run_folder_has_no_leftover_temporary_files(umask_022_run):
     names = sorted(p.name for p in umask_022_run.iterdir())
-    assert names == ["config.yaml", "metrics.json", "metrics.jsonl", "weights.npz"]
+    assert [n for n in names if not n.startswith("checkpoint")] == [
+        "config.yaml", "metrics.json", "metrics.jsonl", "run.json", "weights.npz"
+    ]
     assert not [n for n in names if n.startswith(".")]
 
 
 def test_run_files_have_usual_mode_under_umask_022(umask_022_run):
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in umask_022_run.iterdir()}
-    assert modes == dict.fromkeys(["config.yaml", "metrics.json", "metrics.jsonl", "weights.npz"], "0o644")
+    assert {"config.yaml", "metrics.json", "metrics.jsonl", "run.json", "weights.npz"} <= set(modes)
+    assert modes == dict.fromkeys(modes, "0o644")  # checkpoints too
 
 
 def test_predict_output_has_usual_mode_under_umask_022(iris, tmp_path):

@@ -45,7 +45,7 @@ def test_pickled_or_mismatched_targets_are_refused(tmp_path):
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}] * 120, dtype=object), allow_pickle=True)
     np.save(tmp_path / "short.npy", np.zeros(119))
     (tmp_path / "c.yaml").write_text("data: {dataset: X.npy, target: y.npy}\ntrain: {epochs: 1}\n")
-    assert_refused(run_mlp("train", "c.yaml", "--set", "data.target=objects.npy", cwd=tmp_path), "objects.npy", "allow_pickle")
+    assert_refused(run_mlp("train", "c.yaml", "--set", "data.target=objects.npy", cwd=tmp_path), "objects.npy", "pickled Python objects")
     assert_refused(run_mlp("train", "c.yaml", "--set", "data.target=short.npy", cwd=tmp_path), "X.npy has 120 rows", "short.npy has 119")
     assert_refused(run_mlp("train", "c.yaml", "--set", "data.target=gone.npy", cwd=tmp_path), "gone.npy: no such file")
     assert not (tmp_path / "runs").exists()

@@ -3,14 +3,11 @@ import fcntl
 import os
 import pty
 import select
-import signal
 import struct
 import subprocess
 import sys
 import termios
-import time
 
-import pytest
 
 from .conftest import CONFIGS
 
@@ -51,26 +48,6 @@ def test_quiet_hides_the_progress_bar(tmp_path):
     proc, err = _train_on_a_tty(tmp_path, "--quiet")
     assert proc.returncode == 0
     assert err == ""
-
-
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupt_exits_with_the_signal_code(tmp_path, sig, code):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlpcli", "train", str(CONFIGS / "digits.yaml"), "--out", str(tmp_path / "r"),
-         "--set", "train.epochs=100000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "r" / "metrics.jsonl").exists():  # training has started
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == code
-    assert err.splitlines() == [f"Error: {'interrupted' if code == 130 else 'terminated'}"]
-    assert out == ""
-    assert not (tmp_path / "r" / "weights.npz").exists()
-    assert not [p for p in os.listdir(tmp_path / "r") if p.endswith(".tmp")]
 
 
 def test_progress_bar_on_a_terminal_that_reports_no_size(tmp_path, monkeypatch):

@@ -88,23 +88,47 @@ class Dropout:
         self.threshold = np.uint32(min(round(self.rate * 2**32), 2**32 - 1))
         self.mask = None
         self.scratch = Scratch()
-        self._pool, self._used = np.empty(0), 0
+        self._pool, self._used, self._pool_state = np.empty(0), 0, None
 
     def set_rng(self, rng: np.random.Generator) -> None:
         """Draw masks from ``rng`` from now on (drops masks drawn from the old one)."""
-        self.rng, self._pool, self._used = rng, np.empty(0), 0
+        self.rng, self._pool, self._used, self._pool_state = rng, np.empty(0), 0, None
+
+    def _fill(self, bit_generator, n: int, dtype) -> None:
+        self._pool_state = bit_generator.state  # to draw this pool again (state_dict)
+        bits = bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+        self._pool = np.multiply(bits >= self.threshold, dtype.type(1 / (1 - self.rate)), dtype=dtype)
+        self._used = 0
 
     def _next_mask(self, shape, size, dtype) -> np.ndarray:
         if self._used + size > len(self._pool) or self._pool.dtype != dtype:
             if self.rng is None:
                 raise RuntimeError("Dropout needs a Generator to train (pass rng)")
-            n = max(self.POOL, size)
-            bits = self.rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
-            self._pool = np.multiply(bits >= self.threshold, dtype.type(1 / (1 - self.rate)), dtype=dtype)
-            self._used = 0
+            self._fill(self.rng.bit_generator, max(self.POOL, size), dtype)
         mask = self._pool[self._used : self._used + size].reshape(shape)
         self._used += size
         return mask
+
+    def state_dict(self) -> dict:
+        """Where the mask sequence stands, as plain JSON-able data: the bit
+        generator's state before the current pool was drawn, its size and dtype,
+        and how much of it is used (the shared generator's own state is the caller's)."""
+        if not len(self._pool):
+            return {"pool": 0}
+        return {"pool": len(self._pool), "dtype": self._pool.dtype.str, "used": self._used, "state": self._pool_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Draw the pool of ``state_dict()`` again (from a copy of the bit
+        generator; ``self.rng`` is not moved) and continue from its offset."""
+        if not state["pool"]:
+            self._pool, self._used, self._pool_state = np.empty(0), 0, None
+            return
+        bit_generator = type(self.rng.bit_generator)()
+        bit_generator.state = state["state"]
+        self._fill(bit_generator, int(state["pool"]), np.dtype(state["dtype"]))
+        if not 0 <= int(state["used"]) <= len(self._pool):
+            raise ValueError(f"dropout state: used {state['used']} is outside the pool of {len(self._pool)}")
+        self._used = int(state["used"])
 
     def forward(self, x, training=False):
         if not training or self.rate == 0:

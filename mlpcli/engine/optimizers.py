@@ -29,9 +29,29 @@ class Optimizer(abc.ABC):
     def _step(self, params, grads):
         """Update params in place; self.t is the 1-based step number."""
 
+    def state_names(self) -> tuple[str, ...]:
+        """The state arrays this optimizer keeps once it has stepped (each the size of the parameters)."""
+        return ()
+
     def state_dict(self) -> dict:
-        """Arrays and counters needed to continue exactly where this left off."""
-        return {"t": self.t}
+        """What it takes to continue exactly where this left off: the step count
+        ``t``, the current ``lr`` (a schedule moves it) and the state arrays
+        (None before the first step). The arrays are the optimizer's own, not copies."""
+        return {"t": self.t, "lr": self.lr, **{name: getattr(self, name) for name in self.state_names()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state_dict()``'s output (copies its arrays). Before the
+        first step (t = 0) the arrays must be None; after it, all present."""
+        t = int(state["t"])
+        arrays = {name: state.get(name) for name in self.state_names()}
+        present = [name for name, a in arrays.items() if a is not None]
+        if t < 0 or (t > 0 or present) and len(present) != len(arrays):
+            raise ValueError(f"optimizer state: step {t} needs arrays {sorted(arrays) if t else []}, got {sorted(present)}")
+        self.t, self.lr = t, float(state["lr"])
+        for name, a in arrays.items():
+            setattr(self, name, None if a is None else np.array(a, copy=True))
+        # buf is scratch; allocating it marks the state as created (see each _step).
+        self.buf = np.empty_like(arrays[present[0]]) if present else None
 
 
 class SGD(Optimizer):
@@ -61,8 +81,8 @@ class SGD(Optimizer):
                 update += grads
         params -= np.multiply(update, self.lr, out=self.buf)
 
-    def state_dict(self):
-        return {"t": self.t, "velocity": self.velocity}
+    def state_names(self):
+        return ("velocity",) if self.momentum else ()
 
 
 class Adam(Optimizer):
@@ -109,8 +129,8 @@ class Adam(Optimizer):
         """The first and second moment estimates m and v in the paper's (and PyTorch's) scale."""
         return self.m_scaled * (1 - self.beta1), self.v_scaled * (1 - self.beta2)
 
-    def state_dict(self):
-        return {"t": self.t, "m_scaled": self.m_scaled, "v_scaled": self.v_scaled}
+    def state_names(self):
+        return ("m_scaled", "v_scaled")
 
 
 class AdamW(Adam):
@@ -178,9 +198,8 @@ class RMSprop(Optimizer):
             update *= self.lr
         params -= update
 
-    def state_dict(self):
-        return {"t": self.t, "square_avg": self.square_avg, "grad_avg": self.grad_avg,
-                "momentum_buffer": self.momentum_buffer}
+    def state_names(self):
+        return ("square_avg",) + ("grad_avg",) * self.centered + ("momentum_buffer",) * bool(self.momentum)
 
 
 class Adagrad(Optimizer):
@@ -207,8 +226,8 @@ class Adagrad(Optimizer):
         update *= self.lr
         params -= update
 
-    def state_dict(self):
-        return {"t": self.t, "sum": self.sum}
+    def state_names(self):
+        return ("sum",)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}

@@ -27,6 +27,15 @@ class Schedule:
     def epoch_end(self, logs: dict) -> None:
         """Called with each epoch's logs once they are complete."""
 
+    def state_dict(self) -> dict:
+        """What the schedule has learnt from the epochs so far (plain numbers), to
+        continue after a checkpoint; the others are functions of the epoch alone."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got {sorted(state)}")
+
 
 class Step(Schedule):
     """StepLR: base_lr * gamma ** ((epoch - 1) // step_size)."""
@@ -142,6 +151,17 @@ class ReduceOnPlateau(Schedule):
         if self.mode == "min":
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
+
+    STATE = ("current", "best", "bad_epochs", "cooldown_left")
+
+    def state_dict(self):
+        return {name: getattr(self, name) for name in self.STATE}
+
+    def load_state_dict(self, state):
+        if sorted(state) != sorted(self.STATE):
+            raise ValueError(f"reduce_on_plateau state needs {sorted(self.STATE)}, got {sorted(state)}")
+        self.current, self.best = float(state["current"]), float(state["best"])
+        self.bad_epochs, self.cooldown_left = int(state["bad_epochs"]), int(state["cooldown_left"])
 
     def epoch_end(self, logs):
         value = logs.get(self.monitor)
