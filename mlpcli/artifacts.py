@@ -28,7 +28,10 @@ from .errors import MLPError, RunFolderError, WeightsError
 
 WEIGHTS_FORMAT = "mlpcli.weights"
 WEIGHTS_FORMAT_VERSION = 2
-RESULT_FILES = ("config.yaml", "weights.npz", "metrics.json", "metrics.jsonl", "run.json", "checkpoint.npz", "checkpoint.prev.npz")
+RESULT_FILES = (
+    "config.yaml", "weights.npz", "metrics.json", "metrics.jsonl", "run.json", "checkpoint.npz", "checkpoint.prev.npz",
+    "learning_curves.png", "confusion_matrix.png",
+)
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> Path:
@@ -80,10 +83,20 @@ def write_json(path, obj) -> Path:
     return atomic_write(path, to_json(obj, indent=2) + "\n")
 
 
-def write_yaml(path, obj) -> Path:
+def write_yaml(path, obj, header: str = "") -> Path:
+    """``obj`` as YAML, after ``header`` (comment lines, ignored by every reader)."""
     import yaml
 
-    return atomic_write(path, yaml.safe_dump(obj, sort_keys=False))
+    return atomic_write(path, header + yaml.safe_dump(obj, sort_keys=False))
+
+
+def overrides_header(overrides) -> str:
+    """The comment config.yaml starts with when --set overrides made it (they
+    are applied in it already; run.json lists them too)."""
+    if not overrides:
+        return ""
+    lines = "".join(f"#   --set {' '.join(item.splitlines())}\n" for item in overrides)
+    return f"# The resolved config, with these overrides applied (in this order):\n{lines}"
 
 
 # --------------------------------------------------------------------------- run.json: what made this run
@@ -169,11 +182,13 @@ def command_line() -> str:
     return " ".join([program, *map(shlex.quote, sys.argv[1:])])
 
 
-def write_run_json(run_dir: Path, resolved: dict, fingerprint: str | None, started: str) -> Path:
-    """run.json: the command, the config hash, the data fingerprint, the seed,
-    the start time (UTC, ISO 8601) and the environment (see environment())."""
+def write_run_json(run_dir: Path, resolved: dict, fingerprint: str | None, started: str, overrides=()) -> Path:
+    """run.json: the command, the --set overrides applied (KEY=VALUE strings, in
+    order), the config hash, the data fingerprint, the seed, the start time
+    (UTC, ISO 8601) and the environment (see environment())."""
     record = {
         "command": command_line(),
+        "overrides": list(overrides),
         "started": started,
         "seed": resolved["seed"],
         "config_sha256": config_hash(resolved),

@@ -29,6 +29,10 @@ def cli(debug):
       mlp eval runs/<run>/weights.npz        score it again from the file
       mlp predict weights.npz X.csv --proba  predictions for new rows
       mlp info weights.npz                   what a weights file holds
+      mlp init --dataset wine > my.yaml      a commented starter config
+      mlp validate my.yaml                   check it, print it resolved
+      mlp plot runs/a runs/b -o curves.png   overlay runs' learning curves
+      mlp compare runs/a runs/b              config differences, test metrics
     """
 
 
@@ -132,6 +136,81 @@ def _fold_progress(i, folds, result):
     click.echo(f"fold {i}/{folds}: {main} {value} ({result.metrics['epochs_run']} epochs)", err=True)
 
 
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--grid", multiple=True, metavar="KEY=V1,V2,...", help="Try each value (YAML) of KEY; several --grid make a product.")
+@click.option("--random", "n_random", type=click.IntRange(min=0), default=0, help="Draw N points from the --range options (reproducible from the config's seed).")
+@click.option("--range", "ranges", multiple=True, metavar="KEY=LOW:HIGH[:log]", help="Uniform (or log-uniform) range for --random; integers if LOW and HIGH are.")
+@click.option("--seeds", type=int, metavar="K", help="Run each point with seeds seed, seed+1, ..., seed+K-1.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key in every trial (repeatable).")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Sweep folder (default: sweeps/<config name>); one run folder per trial inside.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Trials at once, in local worker processes.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the trials on this Dask distributed scheduler (pip install 'mlpcli[dask]').")
+@click.option("--print-commands", is_flag=True, help="Print one `mlp train` command per trial and run nothing.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed trial (default: record it and go on).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: counts, leaderboard, failures.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line per trial.")
+def sweep(config, grid, n_random, ranges, seeds, overrides, out, jobs, scheduler, print_commands, fail_fast, as_json, quiet):
+    """Train every variant of CONFIG (grid, random draws, seeds), each a run
+    folder under the sweep folder; write results.csv / results.jsonl and print
+    a leaderboard. Finished trials are skipped when the sweep runs again.
+    Exit 0 only if every trial completed, else 2 (failures are in results.csv)."""
+    from . import sweep as sweeps
+
+    plan = sweeps.plan(config, grid=grid, ranges=ranges, n_random=n_random, seeds=seeds, sets=overrides, out=out)
+    if print_commands:
+        click.echo("\n".join(sweeps.commands(plan)))
+        return
+    if scheduler and jobs != 1:
+        raise MLPError("--jobs and --scheduler: choose one (the Dask cluster decides how many trials run at once)")
+    on_trial = _trial_progress if not quiet and sys.stderr.isatty() else None
+    result = sweeps.run(plan, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast, on_trial=on_trial)
+    if as_json:
+        from .artifacts import to_json
+
+        click.echo(to_json(result))
+    else:
+        click.echo(_leaderboard(result))
+    if result["failed"] or result["not_run"]:
+        first = result["failures"][0] if result["failures"] else {"trial": "-", "error": "not run"}
+        raise sweeps.SweepFailed(
+            f"{result['failed']} of {result['trials']} trials failed"
+            + (f", {result['not_run']} not run (--fail-fast)" if result["not_run"] else "")
+            + f"; see {result['sweep_dir']}/results.csv; first: {first['trial']}: {first['error']}"
+        )
+
+
+def _trial_progress(done, total, row):
+    figures = row.get("test") or {}
+    main = next((m for m in ("accuracy", "subset_accuracy", "r2") if m in figures), None)
+    what = f"{main} {_figure(figures[main], '.4f')}" if main else row.get("error") or ""
+    click.echo(f"[{done}/{total}] {row['trial']}: {row['status']}, {what} ({_seconds(row.get('seconds') or 0)})", err=True)
+
+
+def _leaderboard(result) -> str:
+    """The sweep's summary line and its leaderboard, best first."""
+    metric, split = result["metric"], result["split"]
+    lines = [
+        f"{result['sweep_dir']}: {result['trials']} trials, {result['completed']} completed "
+        f"({result['skipped']} already done), {result['failed']} failed; ranked by {split} {metric} ({result['mode']})"
+    ]
+    board = result["leaderboard"]
+    keys = list(board[0]["params"]) if board else []
+    short = [k.rsplit(".", 1)[-1] for k in keys]
+    widths = [max(len(s), *(len(str(e["params"][k])) for e in board)) for s, k in zip(short, keys)]
+    test = board[0]["test"]["metric"] if board else metric
+    header = ["rank", *(s.ljust(w) for s, w in zip(short, widths)), "runs", f"{split} {metric}".ljust(17), f"test {test}"]
+    lines.append("  " + "  ".join(header))
+    for i, e in enumerate(board, 1):
+        missing = "null" if e["completed"] else "failed" if e["failed"] else "not run"
+        val, test = (missing if m is None else f"{m:.4f} ± {sd:.4f}"
+                     for m, sd in ((e["mean"], e["std"]), (e["test"]["mean"], e["test"]["std"])))
+        cells = [f"{i:>4}", *(str(e["params"][k]).ljust(w) for k, w in zip(keys, widths)), f"{e['completed']:>4}",
+                 val.ljust(17), test]
+        lines.append("  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
 @cli.command("eval")
 @click.argument("weights", type=click.Path())
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Score every row of this .npz (X, y) or .csv file instead.")
@@ -217,6 +296,119 @@ def info(weights, as_json):
         figures = ", ".join(f"{k} {v:.4g}" for k, v in m["test"].items() if isinstance(v, (int, float)))
         click.echo(f"  trained on {d['dataset']}: {m['epochs_run']} epochs (best {m['best_epoch']}), {_seconds(m['train_seconds'])}")
         click.echo(f"  test: {figures}")
+
+
+# --------------------------------------------------------------------------- looking at results
+
+
+@cli.command()
+@click.argument("paths", metavar="RUN_DIR... | SWEEP_DIR", nargs=-1, required=True, type=click.Path())
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="The PNG to write  [default: plot.png, or SWEEP_DIR/<KEY>.png]")
+@click.option("--metric", metavar="NAME", help="Runs: the per-epoch figure to overlay (val_accuracy, train_loss, lr ...; accuracy means val_accuracy). Sweep: the final test metric  [default: accuracy, subset_accuracy or r2]")
+@click.option("--x", "x_key", metavar="KEY", help="Sweep: the swept config key on the x axis, e.g. train.optimizer.lr.")
+def plot(paths, output, metric, x_key):
+    """Overlay the learning curves of several runs (one colour per run), or
+    with --x plot a sweep's final test metric against a swept key (mean and
+    std over seeds). Prints the PNG's path."""
+    from pathlib import Path
+
+    from . import plots
+    from .artifacts import atomic_write
+
+    if x_key:
+        if len(paths) != 1 or not (Path(paths[0]) / plots.SWEEP_RESULTS).is_file():
+            raise MLPError(f"--x {x_key}: takes one sweep folder (holding {plots.SWEEP_RESULTS}), got {' '.join(paths)}")
+        png = plots.sweep_plot(paths[0], x_key, metric)
+        output = output or str(Path(paths[0]) / f"{x_key}.png")
+    else:
+        if any(plots.is_sweep(p) for p in paths):
+            raise MLPError(f"{next(p for p in paths if plots.is_sweep(p))}: a sweep folder; plot it with --x KEY")
+        png = plots.plot_runs(paths, metric)
+        output = output or "plot.png"
+    if not output.lower().endswith(".png"):
+        raise MLPError(f"-o {output}: use a .png file name")
+    click.echo(atomic_write(output, png))
+
+
+@cli.command()
+@click.argument("run_dirs", metavar="RUN_DIR...", nargs=-1, required=True, type=click.Path())
+@click.option("--csv", "as_csv", is_flag=True, help="CSV, one row per run: run, the differing config keys, test.<metric>...")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: runs, status, config {key: [value per run]}, metrics {name: [...]}.")
+def compare(run_dirs, as_csv, as_json):
+    """Set runs side by side: the config keys that differ between them
+    (dotted paths) and every final test metric; a column per run."""
+    from . import compare as comparing
+
+    if as_csv and as_json:
+        raise MLPError("--csv and --json: choose one")
+    result = comparing.compare(run_dirs)
+    if as_json:
+        from .artifacts import to_json
+
+        click.echo(to_json(result))
+    else:
+        click.echo(comparing.csv_text(result) if as_csv else comparing.table(result), nl=False)
+
+
+@cli.command()
+@click.argument("run_a", type=click.Path())
+@click.argument("run_b", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: config {key: {old, new}}, metrics {name: {old, new, delta}}.")
+def diff(run_a, run_b, as_json):
+    """What changed from RUN_A to RUN_B: each config key that differs
+    (old -> new) and each final test metric with its change."""
+    from . import compare as comparing
+
+    result = comparing.diff(run_a, run_b)
+    if as_json:
+        from .artifacts import to_json
+
+        click.echo(to_json(result))
+    else:
+        click.echo(comparing.diff_text(result), nl=False)
+
+
+# --------------------------------------------------------------------------- config tools
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, as for mlp train (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved config as one JSON object instead of YAML.")
+def validate(config, overrides, as_json):
+    """Check CONFIG ('-': standard input) and print it resolved, every default
+    filled in, without reading any data (model.task auto stays auto); or print
+    every problem and exit 2."""
+    from .config_tools import resolved_without_data
+
+    resolved = resolved_without_data(config, overrides)
+    if as_json:
+        from .artifacts import to_json
+
+        click.echo(to_json(resolved))
+    else:
+        import yaml
+
+        click.echo(yaml.safe_dump(resolved, sort_keys=False), nl=False)
+
+
+@cli.command()
+@click.option("--dataset", default="digits", show_default=True, help="A built-in data set, openml:NAME, or a .npz / .csv / .npy path.")
+@click.option("--task", type=click.Choice(["classification", "regression", "multilabel"]), help="The task (default: the data set's own, else auto).")
+@click.option("--schema", "schema_ref", metavar="REF", help="The $schema path or URL of the first line  [default: ../schema/mlpcli.schema.json]")
+def init(dataset, task, schema_ref):
+    """Print a commented starter config for a data set and task (save it, edit it, train it)."""
+    from .config_tools import SCHEMA_REF, starter_config
+
+    click.echo(starter_config(dataset, task, schema_ref or SCHEMA_REF), nl=False)
+
+
+@cli.command()
+def schema():
+    """Print the JSON Schema of a config file (for editors: see the README)."""
+    from .config_tools import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 # --------------------------------------------------------------------------- entry point

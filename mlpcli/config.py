@@ -425,6 +425,7 @@ class TrainConfig(_Section):
 
 class OutputConfig(_Section):
     dir: str | None = None
+    plots: bool = True  # learning_curves.png and confusion_matrix.png in the run folder
 
 
 class Config(_Section):
@@ -682,15 +683,24 @@ def read_yaml(path: str | Path) -> Any:
     return _parse_yaml(_read_text(Path(path)), str(path))[0]
 
 
+STDIN = "-"  # the config path that reads the config from standard input
+
+
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read, override and validate a config file; an error names each key's line
-    in the file, or (--set) for a key an override set."""
-    raw, lines = _parse_yaml(_read_text(Path(path)), str(path))
+    """Read, override and validate a config file (``-``: standard input); an
+    error names each key's line in the file, or (--set) for a key an override set."""
+    if str(path) == STDIN:
+        import sys
+
+        text, source = sys.stdin.read(), "<stdin>"
+    else:
+        text, source = _read_text(Path(path)), str(path)
+    raw, lines = _parse_yaml(text, source)
     if raw is None:
         raw = {}
-    raw = apply_overrides(raw, overrides, source=str(path))
+    raw = apply_overrides(raw, overrides, source=source)
     overridden = [_override_path(item) for item in overrides]
-    return parse_config(raw, source=str(path), lines=lines, overridden=overridden)
+    return parse_config(raw, source=source, lines=lines, overridden=overridden)
 
 
 def parse_config(raw: Any, source: str = "config", lines: dict | None = None, overridden=()) -> Config:
@@ -746,6 +756,8 @@ def _where(path: tuple, lines: dict, overridden) -> int | str | None:
     "--set" if an override set it, or None."""
     if any(path[: len(o)] == tuple(o) for o in overridden):
         return "--set"
+    if path and path not in lines and any(tuple(o[: len(path)]) == path for o in overridden):
+        return "--set"  # a key only an override wrote (--set trian.epochs=3 makes 'trian')
     for n in range(len(path), 0, -1):
         if path[:n] in lines:
             return lines[path[:n]]
@@ -785,9 +797,11 @@ def apply_overrides(raw: dict, overrides, source: str = "config") -> dict:
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
                     where = ".".join(parts[:depth]) or "the config"
+                    indices = f" (indices 0 to {len(node) - 1})" if node else ""
                     raise ConfigError(
-                        f"--set {key}: {where} is a list of {len(node)}; "
-                        f"{part!r} is not an index in it"
+                        f"--set {key}: {where} is a list of {len(node)}{indices}; "
+                        f"{part!r} is not an index in it; to add or remove items, set the whole "
+                        f"list, e.g. --set '{where}=[...]'"
                     )
                 part = int(part)
             elif not isinstance(node, dict):
@@ -795,9 +809,17 @@ def apply_overrides(raw: dict, overrides, source: str = "config") -> dict:
             if last:
                 node[part] = value
                 continue
-            if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
+            child = node.get(part) if isinstance(node, dict) else node[part]
+            where = ".".join(parts[: depth + 1])
+            if child is not None and not isinstance(child, (dict, list)):
+                # Replacing it with a mapping would drop the value silently (train.optimizer: sgd).
+                raise ConfigError(f"--set {key}: {where} is {_show(child)} in {source}, not a mapping or a list")
+            if child is None:
                 if parts[depth + 1].isdigit():
-                    where = ".".join(parts[: depth + 1])
+                    keys = _schema_keys(parts[:depth])
+                    hint = _did_you_mean(part, keys) if part not in keys else ""
+                    if hint:
+                        raise ConfigError(f"--set {key}: {where}: unknown key{hint}")
                     raise ConfigError(
                         f"--set {key}: {where} is not a list in {source}; set the whole list, "
                         f"e.g. --set '{where}=[{{units: 64}}]'"
@@ -805,6 +827,13 @@ def apply_overrides(raw: dict, overrides, source: str = "config") -> dict:
                 node[part] = {}
             node = node[part]
     return raw
+
+
+def _schema_keys(parts) -> list[str]:
+    """The keys the schema takes in the mapping at a --set path's parts (none in a free mapping)."""
+    loc = tuple(int(p) if p.isdigit() else p for p in parts)
+    owner, _ = _model_at(loc) if loc else (Config, [])
+    return list(owner.model_fields) if owner else []
 
 
 # --------------------------------------------------------------------------- messages

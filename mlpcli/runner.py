@@ -16,7 +16,7 @@ import numpy as np
 
 from . import artifacts, data
 from .checkpoint import Checkpointer
-from .config import Config, apply_overrides, load_config, monitor_problem, monitored, parse_config, task_problem
+from .config import STDIN, Config, apply_overrides, load_config, monitor_problem, monitored, parse_config, task_problem
 from .engine import get_optimizer, get_schedule
 from .errors import ConfigError, MLPError, RunFolderError, TrainingDiverged, TrainingInterrupted
 from .trained import TrainedModel, balanced_class_weight, build_network, class_weight_array, head_for, output_head
@@ -100,7 +100,8 @@ def resolve_config(config_or_path, overrides=()) -> tuple[Config, str]:
         raw = config_or_path.to_dict() if isinstance(config_or_path, Config) else config_or_path
         cfg, name = parse_config(apply_overrides(raw, overrides)), "run"
     else:
-        cfg, name = load_config(config_or_path, overrides), Path(config_or_path).stem
+        cfg = load_config(config_or_path, overrides)
+        name = "stdin" if str(config_or_path) == STDIN else Path(config_or_path).stem
     dataset = cfg.data.dataset
     if dataset not in data.DATASETS and not data.is_openml(dataset):
         # Record where the file is, so eval finds it from any working directory.
@@ -196,8 +197,8 @@ def train(
 
     if resume_dir is None:
         run_dir = artifacts.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
-        artifacts.write_yaml(run_dir / "config.yaml", resolved)
-        artifacts.write_run_json(run_dir, resolved, prepared.fingerprint, started)
+        artifacts.write_yaml(run_dir / "config.yaml", resolved, header=artifacts.overrides_header(overrides))
+        artifacts.write_run_json(run_dir, resolved, prepared.fingerprint, started, overrides=overrides)
     else:
         run_dir = Path(resume_dir)
     checkpointer = position = None
@@ -244,6 +245,10 @@ def train(
     model.metrics = results
     artifacts.save_weights(run_dir / "weights.npz", model)
     artifacts.write_json(run_dir / "metrics.json", results)
+    if resolved["output"]["plots"]:
+        from .plots import write_run_plots
+
+        write_run_plots(run_dir, history, prepared.task, results["test"], prepared.classes)
     return RunResult(run_dir, results, history, model)
 
 
@@ -524,6 +529,8 @@ def cross_validate(
     elif folds > n:
         raise MLPError(f"--folds {folds}: more folds than samples ({n})")
     fold_dirs = [Path(out) / f"fold-{i + 1}" for i in range(folds)] if out else []
+    if not out:  # the folds train in scratch folders that are deleted: no pictures to draw
+        resolved["output"]["plots"] = False
     for path in fold_dirs:  # refuse before training anything
         held = [name for name in artifacts.RESULT_FILES if (path / name).exists()]
         if held and not overwrite:
@@ -551,7 +558,8 @@ def cross_validate(
             index["test"] = held_out
             fold = dataclasses.replace(prepared, splits={k: _take_rows(rows, idx) for k, idx in index.items()})
             run_dir = fold_dirs[i] if out else Path(scratch) / f"fold-{i + 1}"
-            result = train(resolved, run_dir, overwrite=overwrite, prepared=fold)
+            # The overrides again (already in resolved, so a no-op) so each fold's run folder records them.
+            result = train(resolved, run_dir, overrides=overrides, overwrite=overwrite, prepared=fold)
             per_fold.append(result.metrics["test"])
             sizes.append(int(len(held_out)))
             epochs.append(result.metrics["epochs_run"])

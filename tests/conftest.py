@@ -3,10 +3,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 SHIPPED = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _skip_drawing_unless_marked(request, monkeypatch):
+    """A run's two pictures cost ~0.15 s of matplotlib per run, and the suite
+    trains in its own process a few hundred times: runs there skip the drawing
+    unless the test is marked `plots` (tests/test_plots.py, which checks the
+    real default). `mlp` in a subprocess (run_mlp) always draws them."""
+    if request.node.get_closest_marker("plots") is None:
+        monkeypatch.setattr("mlpcli.plots.write_run_plots", lambda *args, **kwargs: [])
 
 
 def run_mlp(*args, cwd=None, env=None, timeout=300):

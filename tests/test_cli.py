@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from mlpcli.cli import cli
@@ -30,9 +31,11 @@ def trained(tmp_path_factory):
 def test_train_writes_the_run_folder(trained, name):
     out, proc = trained[name]
     names = sorted(p.name for p in out.iterdir())
-    assert [n for n in names if not n.startswith("checkpoint")] == [
-        "config.yaml", "metrics.json", "metrics.jsonl", "run.json", "weights.npz"
-    ]
+    task = yaml.safe_load((out / "config.yaml").read_text())["model"]["task"]
+    pictures = ["confusion_matrix.png", "learning_curves.png"] if task == "classification" else ["learning_curves.png"]
+    assert [n for n in names if not n.startswith("checkpoint")] == sorted([
+        "config.yaml", "metrics.json", "metrics.jsonl", "run.json", "weights.npz", *pictures
+    ])
     result = json.loads(proc.stdout)  # exactly one JSON object on stdout
     assert result["run_dir"] == str(out)
     metrics = json.loads((out / "metrics.json").read_text())

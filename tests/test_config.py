@@ -38,7 +38,7 @@ def test_empty_config_fills_every_documented_key():
     assert set(d["model"]) >= {"task", "layers"}
     assert set(d["train"]) >= {"epochs", "batch_size", "optimizer", "early_stopping"}
     assert set(d["train"]["optimizer"]) >= {"name", "lr"}
-    assert set(d["output"]) == {"dir"}
+    assert set(d["output"]) == {"dir", "plots"}
     for layer in d["model"]["layers"]:
         assert set(layer) >= {"units", "activation", "dropout"}
 

@@ -541,7 +541,7 @@ def test_metrics_jsonl_grows_in_place_while_training(tmp_path):
 def test_run_folder_has_no_leftover_temporary_files(umask_022_run):
     names = sorted(p.name for p in umask_022_run.iterdir())
     assert [n for n in names if not n.startswith("checkpoint")] == [
-        "config.yaml", "metrics.json", "metrics.jsonl", "run.json", "weights.npz"
+        "config.yaml", "learning_curves.png", "metrics.json", "metrics.jsonl", "run.json", "weights.npz"
     ]
     assert not [n for n in names if n.startswith(".")]
 

@@ -89,6 +89,11 @@ def load_every_file(run: Path) -> list[str]:
                 assert archive.files, name
                 for member in archive.files:
                     archive[member]
+        elif name.endswith(".png"):
+            from matplotlib.image import imread
+
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+            assert imread(path).ndim == 3, name
         else:
             raise AssertionError(f"{name}: a file this test does not know how to load; add it here")
         checked.append(name)
