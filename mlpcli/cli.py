@@ -199,16 +199,18 @@ def _leaderboard(result) -> str:
     short = [k.rsplit(".", 1)[-1] for k in keys]
     widths = [max(len(s), *(len(str(e["params"][k])) for e in board)) for s, k in zip(short, keys)]
     test = board[0]["test"]["metric"] if board else metric
-    header = ["rank", *(s.ljust(w) for s, w in zip(short, widths)), "runs", f"{split} {metric}".ljust(17), f"test {test}"]
-    lines.append("  " + "  ".join(header))
+    # Ranked on the test split itself (no validation split): one column, not the same one twice.
+    same = split == "test" and test == metric
+    header = ["rank", *(s.ljust(w) for s, w in zip(short, widths)), "runs", f"{split} {metric}".ljust(17)]
+    lines.append("  " + "  ".join(header if same else [*header, f"test {test}"]))
     for i, e in enumerate(board, 1):
         missing = "null" if e["completed"] else "failed" if e["failed"] else "not run"
         val, test = (missing if m is None else f"{m:.4f} ± {sd:.4f}"
                      for m, sd in ((e["mean"], e["std"]), (e["test"]["mean"], e["test"]["std"])))
         cells = [f"{i:>4}", *(str(e["params"][k]).ljust(w) for k, w in zip(keys, widths)), f"{e['completed']:>4}",
-                 val.ljust(17), test]
+                 val.ljust(17), *([] if same else [test])]
         lines.append("  " + "  ".join(cells))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 @cli.command("eval")
