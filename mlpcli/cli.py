@@ -29,6 +29,7 @@ def cli(debug):
       mlp eval runs/<run>/weights.npz        score it again from the file
       mlp predict weights.npz X.csv --proba  predictions for new rows
       mlp info weights.npz                   what a weights file holds
+      mlp export weights.npz -o model.onnx   the whole model as ONNX
       mlp init --dataset wine > my.yaml      a commented starter config
       mlp validate my.yaml                   check it, print it resolved
       mlp plot runs/a runs/b -o curves.png   overlay runs' learning curves
@@ -298,6 +299,17 @@ def info(weights, as_json):
         figures = ", ".join(f"{k} {v:.4g}" for k, v in m["test"].items() if isinstance(v, (int, float)))
         click.echo(f"  trained on {d['dataset']}: {m['epochs_run']} epochs (best {m['best_epoch']}), {_seconds(m['train_seconds'])}")
         click.echo(f"  test: {figures}")
+
+
+@cli.command()
+@click.argument("weights", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The .onnx file to write.")
+def export(weights, output):
+    """Export WEIGHTS as one ONNX graph: scaling, layers, probabilities and labels (pip install 'mlpcli[onnx]')."""
+    from .onnx_export import export as _export
+
+    d = _export(weights, output)
+    click.echo(f"{d['path']}: ONNX opset {d['opset']}, input {', '.join(d['inputs'])} -> {', '.join(d['outputs'])}")
 
 
 # --------------------------------------------------------------------------- looking at results

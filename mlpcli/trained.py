@@ -239,6 +239,14 @@ class TrainedModel:
             )
         return target
 
+    def to_numpy_fn(self):
+        """A pure-NumPy function raw X -> what ``output`` gives (probabilities or
+        values), closing over copies of the arrays and using no mlpcli code
+        (numpy_fn.py); for embedding in code that does not install mlpcli."""
+        from .numpy_fn import numpy_fn
+
+        return numpy_fn(self)
+
     def __repr__(self):
         return f"TrainedModel(task={self.task!r}, n_features={self.n_features}, network={self.network!r})"
 
