@@ -2,16 +2,15 @@
 classification, confusion_matrix.png, unless output.plots is false;
 `mlp plot` overlays runs and plots a sweep's metric against a swept key."""
 import json
-import signal
 
 import numpy as np
 import pytest
 
 from mlpcli import plots, runner
 from mlpcli.errors import TrainingInterrupted
-from mlpcli.training import Callback
 
 from .conftest import assert_refused, run_mlp
+from .test_resume import StopAt, _Stop
 
 pytestmark = pytest.mark.plots  # runs in this process draw their pictures (see conftest)
 
@@ -95,26 +94,11 @@ def test_a_folder_holding_only_pictures_is_refused_without_overwrite(tmp_path):
         runner.train(IRIS, tmp_path / "run")
 
 
-class _Stop:
-    signum = 0
-    armed = False
-
-
-class _StopAt(Callback):
-    def __init__(self, stop, step):
-        self.stop, self.step, self.n = stop, step, 0
-
-    def on_batch_end(self, batch):
-        self.n += 1
-        if self.n == self.step:
-            self.stop.signum = signal.SIGINT
-
-
 def test_an_interrupted_run_draws_its_pictures_when_resumed(tmp_path):
     run = tmp_path / "run"
     stop = _Stop()
     with pytest.raises(TrainingInterrupted):
-        runner.train(IRIS, run, interrupt=stop, callbacks=[_StopAt(stop, 12)])
+        runner.train(IRIS, run, interrupt=stop, callbacks=[StopAt(stop, 12)])
     assert not list(run.glob("*.png"))
     runner.resume(run)
     read_png(run / "learning_curves.png", plots.LEARNING_CURVES_SIZE)
