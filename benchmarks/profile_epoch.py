@@ -25,7 +25,7 @@ from collections import defaultdict
 import numpy as np
 
 from mlpcli.engine import MLP, LayerSpec, get_optimizer
-from mlpcli.training import Callback, fit
+from mlpcli.training import Callback, FitOptions, fit
 
 CATEGORIES = {
     "Dense": "matrix products (+ bias)",
@@ -83,8 +83,8 @@ def profile(name: str, epochs: int) -> None:
                   rng=np.random.default_rng(1))
     network.init_params(np.random.default_rng(2))
     optimizer = get_optimizer("adam", lr=1e-3)
-    fit(network, optimizer, X, y, epochs=1, batch_size=batch_size, rng=np.random.default_rng(3),
-        task="classification")  # warm-up: first-touch of every array
+    fit(network, optimizer, X, y, FitOptions(epochs=1, task="classification", batch_size=batch_size),
+        rng=np.random.default_rng(3))  # warm-up: first-touch of every array
 
     clock = Clock()
     for layer in network.layers:
@@ -97,8 +97,8 @@ def profile(name: str, epochs: int) -> None:
     logging = Logging("/dev/null")
     clock.wrap(logging, "on_epoch_end", "logging")
     start = time.perf_counter()
-    fit(network, optimizer, X, y, epochs=epochs, batch_size=batch_size, rng=np.random.default_rng(4),
-        task="classification", callbacks=[logging])
+    fit(network, optimizer, X, y, FitOptions(epochs=epochs, task="classification", batch_size=batch_size),
+        rng=np.random.default_rng(4), callbacks=[logging])
     total = (time.perf_counter() - start) / epochs
     per_epoch = {k: v / epochs for k, v in clock.seconds.items()}
     per_epoch["batching and loop"] = total - sum(per_epoch.values())

@@ -18,17 +18,17 @@ def train(config_or_path, out=None, **kwargs):
 
 def cross_validate(config_or_path, folds=5, **kwargs):
     """K-fold cross-validation, as ``mlp cv``: a dict with ``folds`` and
-    ``metrics`` ({name: {mean, std, values}}). See runner.cross_validate."""
-    from .runner import cross_validate as _cross_validate
+    ``metrics`` ({name: {mean, std, values}}). See crossval.cross_validate."""
+    from .crossval import cross_validate as _cross_validate
 
     return _cross_validate(config_or_path, folds, **kwargs)
 
 
 def load(path):
     """The TrainedModel in a weights file, with predict and predict_proba."""
-    from .runner import load as _load
+    from .trained import load_weights
 
-    return _load(path)
+    return load_weights(path)
 
 
 __all__ = ["__version__", "train", "cross_validate", "load"]

@@ -18,18 +18,42 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from . import artifacts
+from .artifacts import atomic_write
 from .engine.layers import Dropout
 from .errors import CheckpointError, RunFolderError
+from .npz import read_npz
 from .training import Position
 
 FORMAT = "mlpcli.checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: Adam's moments are optimizer.m / optimizer.v (were m_scaled / v_scaled)
+CHECKPOINT, PREVIOUS_CHECKPOINT = "checkpoint.npz", "checkpoint.prev.npz"
+
+
+def checkpoint_paths(run_dir: str | Path) -> tuple[Path, Path]:
+    """The latest checkpoint of a run folder and the generation before it."""
+    return Path(run_dir) / CHECKPOINT, Path(run_dir) / PREVIOUS_CHECKPOINT
+
+
+def write_checkpoint(run_dir: str | Path, data: bytes) -> Path:
+    """Write a checkpoint's bytes as the latest, the latest so far becoming the
+    previous one (a rename). A crash leaves at least one whole checkpoint:
+    the new one, or the one before it as checkpoint.prev.npz."""
+    latest, previous = checkpoint_paths(run_dir)
+    if latest.exists():
+        os.replace(latest, previous)
+    return atomic_write(latest, data)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Every array of a checkpoint, read with the weights file's checks (no
+    pickles, every member read now); a problem is a CheckpointError."""
+    return read_npz(path, "checkpoint", CheckpointError)
 
 
 class Checkpointer:
@@ -95,21 +119,29 @@ class Checkpointer:
         """Write checkpoint.npz (uncompressed, one write), keeping the last one as checkpoint.prev.npz."""
         buffer = io.BytesIO()
         np.savez(buffer, **self.arrays(position))
-        artifacts.write_checkpoint(self.run_dir, buffer.getvalue())
+        write_checkpoint(self.run_dir, buffer.getvalue())
 
     # ------------------------------------------------------------------ load
 
     def load(self) -> Position:
         """Restore the latest readable checkpoint into the network, optimizer,
         schedule, early stopping and Generators; returns its position."""
-        latest, previous = artifacts.checkpoint_paths(self.run_dir)
+        latest, previous = checkpoint_paths(self.run_dir)
         try:
-            return self.restore(latest, artifacts.read_checkpoint(latest))
+            return self.restore(latest, read_checkpoint(latest))
         except CheckpointError as exc:
             if not previous.exists():
                 raise
             print(f"Warning: {exc}; continuing from the previous checkpoint, {previous.name}", file=sys.stderr)
-        return self.restore(previous, artifacts.read_checkpoint(previous))
+        return self.restore(previous, read_checkpoint(previous))
+
+    def _upgrade_from_version_1(self, arrays: dict) -> None:
+        """Version 1 kept Adam's moments divided by (1 - beta1) and (1 - beta2):
+        bring them to the paper's scale, so a run interrupted under an older
+        mlpcli still resumes (within float rounding of an uninterrupted run)."""
+        for old, new, beta in (("m_scaled", "m", "beta1"), ("v_scaled", "v", "beta2")):
+            if f"optimizer.{old}" in arrays:
+                arrays[f"optimizer.{new}"] = arrays.pop(f"optimizer.{old}") * (1 - getattr(self.optimizer, beta))
 
     def restore(self, path: Path, arrays: dict) -> Position:
         """Check every member of ``arrays`` (read from ``path``), then restore them."""
@@ -121,7 +153,9 @@ class Checkpointer:
             raise CheckpointError(f"{path}: 'meta' is not valid JSON ({exc.msg})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise CheckpointError(f"{path}: not an mlpcli checkpoint (meta.format is not {FORMAT!r})")
-        if meta.get("format_version") != FORMAT_VERSION:
+        if meta.get("format_version") == 1:
+            self._upgrade_from_version_1(arrays)
+        elif meta.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(
                 f"{path}: checkpoint format version {meta.get('format_version')!r}; this mlpcli reads {FORMAT_VERSION}"
             )

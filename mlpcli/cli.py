@@ -1,8 +1,9 @@
 """The ``mlp`` command: thin Click commands that parse, call the runner, print.
 
-Results go to stdout; progress, logs and errors to stderr. Every error is one
-``Error:`` line with the exit code from DESIGN.md (2 bad input, 3 diverged,
-130 / 143 interrupted, 1 a bug) and no traceback unless --debug.
+Results go to stdout (as text, render.py, or ``--json``); progress, logs and
+errors to stderr. Every error is one ``Error:`` line with the exit code from
+DESIGN.md (2 bad input, 3 diverged, 130 / 143 interrupted, 1 a bug) and no
+traceback unless --debug, which ``main`` takes from anywhere on the line.
 """
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import sys
 
 import click
 
+from . import render
 from ._version import __version__
 from .errors import MLPError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="mlpcli")
-@click.option("--debug", is_flag=True, help="Show the full traceback of an error (or set MLP_DEBUG=1).")
-def cli(debug):
+def cli():
     """Train multi-layer perceptrons from a YAML spec, on NumPy.
 
     \b
@@ -34,6 +35,8 @@ def cli(debug):
       mlp validate my.yaml                   check it, print it resolved
       mlp plot runs/a runs/b -o curves.png   overlay runs' learning curves
       mlp compare runs/a runs/b              config differences, test metrics
+
+    Add --debug anywhere (or set MLP_DEBUG=1) for the traceback of an error.
     """
 
 
@@ -76,30 +79,19 @@ def _progress(quiet: bool) -> list:
 
 def _report(result, as_json: bool) -> None:
     if as_json:
+        _echo({"run_dir": str(result.run_dir), **result.metrics}, True)
+    else:
+        click.echo(render.run_summary(result))
+
+
+def _echo(result, as_json: bool, text=None, nl: bool = True) -> None:
+    """A command's result on stdout: one JSON object with --json, else ``text(result)``."""
+    if as_json:
         from .artifacts import to_json
 
-        click.echo(to_json({"run_dir": str(result.run_dir), **result.metrics}))
+        click.echo(to_json(result))
     else:
-        click.echo(_summary(result))
-
-
-def _main_metric(test: dict) -> str:
-    """The figure a one-line summary shows: accuracy, subset accuracy (multilabel) or r2."""
-    return next(name for name in ("accuracy", "subset_accuracy", "r2") if name in test)
-
-
-def _seconds(seconds: float) -> str:
-    """A duration as a person reads it: 0.042s, 3.1s, 125s."""
-    return f"{seconds:.2g}s" if seconds < 1 else f"{seconds:.1f}s" if seconds < 100 else f"{seconds:.0f}s"
-
-
-def _summary(result) -> str:
-    test = result.metrics["test"]
-    main = _main_metric(test)
-    return (
-        f"{result.run_dir}: test {main} {test[main]:.4f}, loss {test['loss']:.4g} "
-        f"({result.metrics['epochs_run']} epochs, {_seconds(result.metrics['train_seconds'])})"
-    )
+        click.echo(text(result), nl=nl)
 
 
 @cli.command()
@@ -114,27 +106,14 @@ def cv(config, folds, overrides, out, overwrite, as_json, quiet):
     """Cross-validate the model CONFIG describes: K folds over every row of its
     data, each trained as `mlp train` would and scored on the held-out fold;
     prints the mean and std of every metric over the folds."""
-    from . import runner
+    from .crossval import cross_validate
 
-    on_fold = _fold_progress if not quiet and sys.stderr.isatty() else None
-    result = runner.cross_validate(config, folds, overrides=overrides, out=out, overwrite=overwrite, on_fold=on_fold)
-    if as_json:
-        from .artifacts import to_json
+    def on_fold(i, k, result):
+        click.echo(render.fold_line(i, k, result), err=True)
 
-        click.echo(to_json(result))
-        return
-    click.echo(f"{result['folds']}-fold cross-validation, {result['n_samples']} samples, {result['task']}")
-    click.echo(f"  {'metric':<18} {'mean':>11} {'std':>11}")
-    for name, m in result["metrics"].items():
-        mean, std = (f"{v:.6g}" if v is not None else "null" for v in (m["mean"], m["std"]))
-        click.echo(f"  {name:<18} {mean:>11} {std:>11}")
-
-
-def _fold_progress(i, folds, result):
-    test = result.metrics["test"]
-    main = _main_metric(test)
-    value = "null" if test.get(main) is None else f"{test[main]:.4f}"
-    click.echo(f"fold {i}/{folds}: {main} {value} ({result.metrics['epochs_run']} epochs)", err=True)
+    live = not quiet and sys.stderr.isatty()
+    result = cross_validate(config, folds, overrides=overrides, out=out, overwrite=overwrite, on_fold=on_fold if live else None)
+    _echo(result, as_json, render.cv_table)
 
 
 @cli.command()
@@ -164,14 +143,13 @@ def sweep(config, grid, n_random, ranges, seeds, overrides, out, jobs, scheduler
         return
     if scheduler and jobs != 1:
         raise MLPError("--jobs and --scheduler: choose one (the Dask cluster decides how many trials run at once)")
-    on_trial = _trial_progress if not quiet and sys.stderr.isatty() else None
-    result = sweeps.run(plan, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast, on_trial=on_trial)
-    if as_json:
-        from .artifacts import to_json
 
-        click.echo(to_json(result))
-    else:
-        click.echo(_leaderboard(result))
+    def on_trial(done, total, row):
+        click.echo(render.trial_line(done, total, row), err=True)
+
+    live = not quiet and sys.stderr.isatty()
+    result = sweeps.run(plan, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast, on_trial=on_trial if live else None)
+    _echo(result, as_json, render.leaderboard)
     if result["failed"] or result["not_run"]:
         first = result["failures"][0] if result["failures"] else {"trial": "-", "error": "not run"}
         raise sweeps.SweepFailed(
@@ -179,39 +157,6 @@ def sweep(config, grid, n_random, ranges, seeds, overrides, out, jobs, scheduler
             + (f", {result['not_run']} not run (--fail-fast)" if result["not_run"] else "")
             + f"; see {result['sweep_dir']}/results.csv; first: {first['trial']}: {first['error']}"
         )
-
-
-def _trial_progress(done, total, row):
-    figures = row.get("test") or {}
-    main = next((m for m in ("accuracy", "subset_accuracy", "r2") if m in figures), None)
-    what = f"{main} {_figure(figures[main], '.4f')}" if main else row.get("error") or ""
-    click.echo(f"[{done}/{total}] {row['trial']}: {row['status']}, {what} ({_seconds(row.get('seconds') or 0)})", err=True)
-
-
-def _leaderboard(result) -> str:
-    """The sweep's summary line and its leaderboard, best first."""
-    metric, split = result["metric"], result["split"]
-    lines = [
-        f"{result['sweep_dir']}: {result['trials']} trials, {result['completed']} completed "
-        f"({result['skipped']} already done), {result['failed']} failed; ranked by {split} {metric} ({result['mode']})"
-    ]
-    board = result["leaderboard"]
-    keys = list(board[0]["params"]) if board else []
-    short = [k.rsplit(".", 1)[-1] for k in keys]
-    widths = [max(len(s), *(len(str(e["params"][k])) for e in board)) for s, k in zip(short, keys)]
-    test = board[0]["test"]["metric"] if board else metric
-    # Ranked on the test split itself (no validation split): one column, not the same one twice.
-    same = split == "test" and test == metric
-    header = ["rank", *(s.ljust(w) for s, w in zip(short, widths)), "runs", f"{split} {metric}".ljust(17)]
-    lines.append("  " + "  ".join(header if same else [*header, f"test {test}"]))
-    for i, e in enumerate(board, 1):
-        missing = "null" if e["completed"] else "failed" if e["failed"] else "not run"
-        val, test = (missing if m is None else f"{m:.4f} ± {sd:.4f}"
-                     for m, sd in ((e["mean"], e["std"]), (e["test"]["mean"], e["test"]["std"])))
-        cells = [f"{i:>4}", *(str(e["params"][k]).ljust(w) for k, w in zip(keys, widths)), f"{e['completed']:>4}",
-                 val.ljust(17), *([] if same else [test])]
-        lines.append("  " + "  ".join(cells))
-    return "\n".join(line.rstrip() for line in lines)
 
 
 @cli.command("eval")
@@ -225,33 +170,7 @@ def evaluate(weights, data_file, split, per_class, as_json):
     the config stored in the file) or on --data."""
     from . import runner
 
-    result = runner.evaluate(weights, data_file, split, per_class=per_class)
-    if as_json:
-        from .artifacts import to_json
-
-        click.echo(to_json(result))
-        return
-    click.echo(f"{result['split']} split, {result['n_samples']} samples")
-    for key, value in result.items():
-        if key == "confusion_matrix":
-            click.echo(f"  {key:<18} (rows: true class, columns: predicted)")
-            for row in value:
-                click.echo("    " + " ".join(f"{count:>5}" for count in row))
-        elif key not in ("split", "n_samples", "per_class"):
-            click.echo(f"  {key:<18} {_figure(value, '.6g')}")
-    if per_class:
-        table = result["per_class"]
-        width = max(8, *(len(label) for label in table))
-        click.echo(f"  {'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}")
-        for label, row in table.items():
-            click.echo(
-                f"  {label:<{width}} {row['precision']:>9.4f} {row['recall']:>9.4f} {row['f1']:>9.4f} {row['support']:>8}"
-            )
-
-
-def _figure(value, spec: str) -> str:
-    """A metric for the terminal: null where undefined (None or NaN)."""
-    return "null" if value is None or value != value else format(value, spec)
+    _echo(runner.evaluate(weights, data_file, split, per_class=per_class), as_json, render.eval_text)
 
 
 @cli.command()
@@ -278,27 +197,7 @@ def info(weights, as_json):
     """Show the architecture, parameter count and training summary in WEIGHTS."""
     from . import runner
 
-    d = runner.info(weights)
-    if as_json:
-        from .artifacts import to_json
-
-        click.echo(to_json(d))
-        return
-    classes = f", {len(d['classes'])} classes" if d["classes"] else ""
-    click.echo(f"{d['weights']}: {d['task']}{classes}, {d['n_features']} features, {d['dtype']}, scale {d['scale']}")
-    click.echo(f"  {'layer':<9} {'shape':>12} {'norm':<10} {'activation':<12} {'dropout':>7} {'params':>9}")
-    for layer in d["layers"]:
-        shape = f"{layer['in']}x{layer['out']}"
-        norm = layer.get("norm") or "-"
-        click.echo(
-            f"  {layer['name']:<9} {shape:>12} {norm:<10} {layer['activation']:<12} {layer['dropout']:>7g} {layer['params']:>9,}"
-        )
-    click.echo(f"  total parameters: {d['n_params']:,}")
-    m = d["metrics"]
-    if m.get("test"):
-        figures = ", ".join(f"{k} {v:.4g}" for k, v in m["test"].items() if isinstance(v, (int, float)))
-        click.echo(f"  trained on {d['dataset']}: {m['epochs_run']} epochs (best {m['best_epoch']}), {_seconds(m['train_seconds'])}")
-        click.echo(f"  test: {figures}")
+    _echo(runner.info(weights), as_json, render.info_text)
 
 
 @cli.command()
@@ -355,13 +254,7 @@ def compare(run_dirs, as_csv, as_json):
 
     if as_csv and as_json:
         raise MLPError("--csv and --json: choose one")
-    result = comparing.compare(run_dirs)
-    if as_json:
-        from .artifacts import to_json
-
-        click.echo(to_json(result))
-    else:
-        click.echo(comparing.csv_text(result) if as_csv else comparing.table(result), nl=False)
+    _echo(comparing.compare(run_dirs), as_json, comparing.csv_text if as_csv else comparing.table, nl=False)
 
 
 @cli.command()
@@ -373,13 +266,7 @@ def diff(run_a, run_b, as_json):
     (old -> new) and each final test metric with its change."""
     from . import compare as comparing
 
-    result = comparing.diff(run_a, run_b)
-    if as_json:
-        from .artifacts import to_json
-
-        click.echo(to_json(result))
-    else:
-        click.echo(comparing.diff_text(result), nl=False)
+    _echo(comparing.diff(run_a, run_b), as_json, comparing.diff_text, nl=False)
 
 
 # --------------------------------------------------------------------------- config tools
@@ -395,15 +282,9 @@ def validate(config, overrides, as_json):
     every problem and exit 2."""
     from .config_tools import resolved_without_data
 
-    resolved = resolved_without_data(config, overrides)
-    if as_json:
-        from .artifacts import to_json
+    import yaml
 
-        click.echo(to_json(resolved))
-    else:
-        import yaml
-
-        click.echo(yaml.safe_dump(resolved, sort_keys=False), nl=False)
+    _echo(resolved_without_data(config, overrides), as_json, lambda d: yaml.safe_dump(d, sort_keys=False), nl=False)
 
 
 @cli.command()

@@ -1,10 +1,10 @@
 """Tools around the config schema: the JSON Schema (`mlp schema`), a commented
 starter config (`mlp init`) and the resolved config without data (`mlp validate`).
 
-The JSON Schema is pydantic's ``model_json_schema`` of config.Config, with a
-description for every key (DESCRIPTIONS, by dotted path) so an editor running
-a YAML language server completes and explains keys. The repository commits it
-as schema/mlpcli.schema.json; every shipped config starts with SCHEMA_LINE.
+The JSON Schema is pydantic's ``model_json_schema`` of config.Config; every
+key's description is its field's, so an editor running a YAML language server
+completes and explains keys. The repository commits it as
+schema/mlpcli.schema.json; every shipped config starts with SCHEMA_LINE.
 """
 from __future__ import annotations
 
@@ -17,121 +17,17 @@ SCHEMA_REF = "../schema/mlpcli.schema.json"
 SCHEMA_COMMENT = "# yaml-language-server: $schema="
 SCHEMA_LINE = SCHEMA_COMMENT + SCHEMA_REF
 
-# One line per key, by its dotted path (list items and union variants share their key's path).
-DESCRIPTIONS = {
-    "seed": "The one seed; split into independent streams for data generation, the split, initialisation, shuffling and dropout.",
-    "data": "The data set, its split and input scaling.",
-    "data.dataset": "A scikit-learn data set (iris, digits, wine, breast_cancer, diabetes, linnerud), a generator (moons, circles, blobs, classification, regression, friedman1, multilabel), openml:NAME / openml:ID, or a path to a .npz / .csv / .npy file.",
-    "data.options": "Keyword arguments of the loader or generator (n_samples, noise, ...); for openml: those of fetch_openml.",
-    "data.test_size": "Fraction held out for the final test, in (0, 1).",
-    "data.val_size": "Fraction of the rest scored after every epoch, in [0, 1); 0 = no validation split.",
-    "data.scale": "Input scaling, fitted on the training split only: standard, minmax, robust or none.",
-    "data.target": "A .csv's target column (null: the last column), or the .npy file of targets of a .npy data set.",
-    "data.features": "A .csv's feature columns, in order (null: every column but the target).",
-    "data.impute": "How missing values in a .csv's feature columns are filled.",
-    "data.impute.numeric": "Numeric columns: the training split's mean or median, zero, or refuse (an error naming the row).",
-    "data.impute.categorical": "String columns: the most frequent category of the training split, or refuse.",
-    "model": "The network: task, hidden layers, initialiser and precision.",
-    "model.task": "auto (from the targets), classification, multilabel or regression.",
-    "model.layers": "Hidden layers, in order; the output layer is added from the task. An empty list is a linear model.",
-    "model.layers.units": "Width of the layer (required).",
-    "model.layers.activation": "relu, leaky_relu, elu, selu, gelu, silu, softplus, tanh, sigmoid or identity (PyTorch's definitions).",
-    "model.layers.dropout": "Inverted dropout after the activation, in [0, 1).",
-    "model.layers.negative_slope": "leaky_relu only: the slope for x < 0 (default 0.01).",
-    "model.layers.approximate": "gelu only: none (the exact erf form) or tanh.",
-    "model.layers.alpha": "elu only: the value approached for large negative x (default 1.0).",
-    "model.layers.beta": "softplus only: log(1 + exp(beta x)) / beta (default 1.0).",
-    "model.layers.threshold": "softplus only: x itself where beta x > threshold (default 20).",
-    "model.layers.batch_norm": "Batch normalisation between the dense layer and the activation (PyTorch's BatchNorm1d).",
-    "model.layers.layer_norm": "Layer normalisation between the dense layer and the activation (PyTorch's LayerNorm).",
-    "model.init": "Weight initialiser: auto (by activation), he_normal, he_uniform, glorot_normal, glorot_uniform, lecun_normal, lecun_uniform or pytorch.",
-    "model.dtype": "Parameter and arithmetic precision: float32 or float64.",
-    "train": "The optimisation: epochs, batches, optimizer, schedule, regularisation, early stopping, loss.",
-    "train.epochs": "Passes over the training split.",
-    "train.batch_size": "Samples per step.",
-    "train.optimizer": "The optimizer, chosen by name (PyTorch's update rules and defaults).",
-    "train.optimizer.name": "adam, adamw, sgd, rmsprop, adagrad or lbfgs.",
-    "train.optimizer.lr": "Learning rate; the schedule's starting point.",
-    "train.optimizer.beta1": "adam, adamw: decay of the gradient average.",
-    "train.optimizer.beta2": "adam, adamw: decay of the squared-gradient average.",
-    "train.optimizer.eps": "Added to the denominator for numerical stability.",
-    "train.optimizer.momentum": "sgd, rmsprop: momentum factor in [0, 1).",
-    "train.optimizer.nesterov": "sgd: Nesterov momentum (needs momentum > 0).",
-    "train.optimizer.alpha": "rmsprop: decay of the squared-gradient average (Keras's rho).",
-    "train.optimizer.centered": "rmsprop: normalise by the gradient's estimated variance.",
-    "train.optimizer.initial_accumulator_value": "adagrad: starting value of the squared-gradient sum.",
-    "train.optimizer.history_size": "lbfgs: number of corrections kept (scipy's maxcor).",
-    "train.optimizer.gtol": "lbfgs: stop when every gradient component is below it.",
-    "train.optimizer.max_fun": "lbfgs: cap on loss evaluations.",
-    "train.schedule": "The learning rate per epoch, chosen by name (PyTorch's lr_scheduler rules); null = constant.",
-    "train.schedule.name": "constant, step, exponential, cosine, one_cycle or reduce_on_plateau.",
-    "train.schedule.step_size": "step: epochs between decays.",
-    "train.schedule.gamma": "step, exponential: the decay factor.",
-    "train.schedule.warmup_epochs": "cosine: epochs of linear warm-up before the decay.",
-    "train.schedule.min_lr": "cosine: the rate decayed towards; reduce_on_plateau: the lowest rate.",
-    "train.schedule.max_lr": "one_cycle: the peak rate (null: the optimizer's lr).",
-    "train.schedule.pct_start": "one_cycle: fraction of the epochs spent rising.",
-    "train.schedule.div_factor": "one_cycle: the starting rate is max_lr / div_factor.",
-    "train.schedule.final_div_factor": "one_cycle: the final rate is max_lr / div_factor / final_div_factor.",
-    "train.schedule.monitor": "reduce_on_plateau: the logged value watched (val_loss, val_accuracy, train_loss, ...).",
-    "train.schedule.mode": "reduce_on_plateau: auto, min or max.",
-    "train.schedule.factor": "reduce_on_plateau: the rate is multiplied by it on a plateau.",
-    "train.schedule.patience": "reduce_on_plateau: epochs without improvement before a reduction.",
-    "train.schedule.min_delta": "reduce_on_plateau: smallest change that counts as improvement.",
-    "train.schedule.cooldown": "reduce_on_plateau: epochs to wait after a reduction.",
-    "train.weight_decay": "Weight decay (null: 0.01 for adamw, decoupled; else 0, added to the gradient).",
-    "train.l1": "L1 penalty on the dense weights, added to the loss (Keras's kernel_regularizer).",
-    "train.l2": "L2 penalty on the dense weights, added to the loss (Keras's kernel_regularizer).",
-    "train.max_norm": "Rescale each unit's incoming weights to at most this L2 norm after every step (Keras's MaxNorm).",
-    "train.clip_norm": "Rescale the whole gradient to at most this L2 norm before each step.",
-    "train.clip_value": "Clamp every gradient component to [-clip_value, clip_value].",
-    "train.early_stopping": "Stop when the monitored value stops improving (null: never).",
-    "train.early_stopping.monitor": "The logged value watched: val_loss, val_<metric> or train_loss.",
-    "train.early_stopping.patience": "Epochs without improvement before stopping.",
-    "train.early_stopping.min_delta": "Smallest change that counts as improvement.",
-    "train.early_stopping.mode": "auto (maximise scores, minimise losses), min or max.",
-    "train.early_stopping.restore_best": "Keep the best epoch's weights, not the last.",
-    "train.max_seconds": "A time budget: stop after the epoch during which it ran out.",
-    "train.shuffle": "Reshuffle the samples every epoch.",
-    "train.loss": "auto, cross_entropy, binary_cross_entropy (classification, multilabel); mse, mae, huber (regression).",
-    "train.huber_delta": "huber only: squared error within delta of the target, linear beyond (default 1.0).",
-    "train.class_weight": "Classification: 'balanced', or a mapping label -> weight >= 0.",
-    "train.label_smoothing": "Classification and multilabel: label smoothing in [0, 1).",
-    "output": "Where the run folder goes and what it holds.",
-    "output.dir": "The run folder (--out overrides it; null: runs/<config name>-<time>).",
-    "output.plots": "Draw learning_curves.png (and confusion_matrix.png for classification) in the run folder.",
-}
-
 
 def json_schema() -> dict:
     """The JSON Schema (draft 2020-12) of a config file, with a description per key."""
-    from .config import Config
+    from .config import Config, monitors
+    from .data import DATASETS
+    from .engine.activations import ACTIVATIONS
+    from .engine.initializers import INITIALIZERS
 
     schema = Config.model_json_schema(mode="validation")
     defs = schema["$defs"]
-
-    def resolve(node):
-        return defs[node["$ref"].split("/")[-1]] if "$ref" in node else node
-
-    def describe(node, path):
-        node = resolve(node)
-        for variant in node.get("oneOf", []) + node.get("anyOf", []):
-            describe(variant, path)
-        if "items" in node:
-            describe(node["items"], path)
-        for key, prop in node.get("properties", {}).items():
-            key_path = f"{path}.{key}" if path else key
-            if key_path in DESCRIPTIONS:
-                # On the property itself: a $ref's own description would be shared by every use.
-                prop["description"] = DESCRIPTIONS[key_path]
-            describe(prop, key_path)
-
-    describe(schema, "")
     # Names the validators check against a registry: listed, so an editor completes and checks them.
-    from .config import INITIALIZERS, monitors
-    from .data import DATASETS
-    from .engine.activations import ACTIVATIONS
-
     defs["LayerConfig"]["properties"]["activation"]["enum"] = list(ACTIVATIONS)
     defs["ModelConfig"]["properties"]["init"]["enum"] = ["auto", *INITIALIZERS]
     for owner in ("EarlyStoppingConfig", "PlateauScheduleConfig"):
@@ -167,32 +63,21 @@ def schema_text() -> str:
 
 
 def undescribed_keys() -> list[str]:
-    """Dotted paths of config keys the schema has no description for (a test keeps this empty)."""
-    from .config import Config
+    """Dotted paths of config keys without a description (a test keeps this empty)."""
+    from .config.schema import Config, models_in
 
     missing = []
 
     def walk(model, path):
         for key, field in model.model_fields.items():
             key_path = f"{path}.{key}" if path else key
-            if key_path not in DESCRIPTIONS and not field.description:
+            if not field.description:
                 missing.append(key_path)
-            for inner in _models_in(field.annotation):
+            for inner in models_in(field.annotation):
                 walk(inner, key_path)
 
     walk(Config, "")
     return sorted(set(missing))
-
-
-def _models_in(annotation) -> list:
-    """Every BaseModel class inside an annotation (X, list[X], X | None, every variant of a union)."""
-    import typing
-
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
 # --------------------------------------------------------------------------- mlp validate
@@ -286,9 +171,6 @@ def starter_config(dataset: str = "digits", task: str | None = None, schema_ref:
         "    restore_best: true       # keep the best epoch's weights",
         "output:",
         "  dir: null                  # the run folder; null: runs/<config name>-<time> (--out overrides it)",
+        "  plots: true                # learning_curves.png (and confusion_matrix.png) in the run folder",
     ]
-    from .config import OutputConfig
-
-    if "plots" in OutputConfig.model_fields:
-        lines.append("  plots: true                # learning_curves.png (and confusion_matrix.png) in the run folder")
     return "\n".join(lines) + "\n"

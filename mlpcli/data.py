@@ -556,13 +556,13 @@ def fit_scaler(kind: str, X_train: np.ndarray, chunk_rows: int = 4096):
         iqr = q75 - q25
         iqr[iqr < 10 * np.finfo(np.float64).eps] = 1.0
         return median, iqr
-    blocks = [X[i : i + chunk_rows] for i in range(0, len(X), chunk_rows)]
     if kind == "minmax":
         low = np.min(X, axis=0).astype(np.float64)
         spread = np.max(X, axis=0).astype(np.float64) - low
         spread[spread < 10 * np.finfo(np.float64).eps] = 1.0
         return low, spread
     n = len(X)
+    blocks = [X[i : i + chunk_rows] for i in range(0, n, chunk_rows)]
     mean = sum(np.add.reduce(b, axis=0, dtype=np.float64) for b in blocks) / n
     var = sum(np.add.reduce(np.square(b - mean), axis=0) for b in blocks) / n
     # scikit-learn's test for a constant feature: var within the rounding error of its computation.

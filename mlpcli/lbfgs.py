@@ -7,7 +7,7 @@ runs one training-mode forward and backward pass over every training row and
 returns the loss and the flat gradient. Each L-BFGS iteration is one "epoch":
 it gets its line in metrics.jsonl (``lr`` null: the line search picks the
 step), and callbacks, early stopping and ``max_seconds`` act on it as on an
-epoch. The objective must be deterministic, so dropout is refused (config.py).
+epoch. The objective must be deterministic, so dropout is refused (config/schema.py).
 BatchNorm's running statistics are not moved by the objective's evaluations
 (line-search trial points among them): each iterate, and the result, gets
 the full training split's statistics at its own parameters.
@@ -22,7 +22,7 @@ import numpy as np
 
 from .engine.normalization import BatchNorm
 from .errors import MLPError, TrainingDiverged
-from .training import Callback, History, add_penalty, epoch_logs, stop_reason
+from .training import Callback, FitOptions, History, add_penalty, epoch_logs, stop_reason
 
 
 class LBFGSDiverged(TrainingDiverged):
@@ -68,21 +68,13 @@ def fit_lbfgs(
     network,
     X: np.ndarray,
     y: np.ndarray,
+    options: FitOptions,
     *,
-    epochs: int,
-    task: str,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
-    weight_decay: float = 0.0,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    history_size: int = 10,
-    gtol: float = 1e-5,
-    max_fun: int = 15000,
-    max_seconds: float | None = None,
     callbacks: list[Callback] = (),
 ) -> History:
     """Minimise the mean training loss plus l1 * sum|w| + (l2 + weight_decay / 2) * sum w^2
-    over the weights w; at most ``epochs`` iterations and ``max_fun`` evaluations.
+    over the weights w; at most ``options.epochs`` iterations and ``max_fun`` evaluations.
     ``weight_decay`` enters as the penalty whose gradient is weight_decay * w
     (what it adds to the gradient for SGD), so the line search sees a consistent objective;
     ``train_loss`` includes the whole penalty. Returns the History; ``stopped``
@@ -91,12 +83,13 @@ def fit_lbfgs(
     """
     from scipy.optimize import minimize
 
+    epochs, l1 = options.epochs, options.l1
     started = time.perf_counter()
     history = History()
     params, grads = network.params, network.grads
     weights, weight_grads = params[: network.n_weights], grads[: network.n_weights]
     buffer = np.empty_like(weights)
-    l2_total = l2 + weight_decay / 2
+    l2_total = options.l2 + options.weight_decay / 2
     evaluations = 0
     epoch_start = started
     batch_hooks = [cb.on_batch_end for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
@@ -117,14 +110,14 @@ def fit_lbfgs(
         epoch = len(history) + 1
         params[...] = intermediate_result.x
         set_batch_statistics(network, X)  # validation (eval mode) and early stopping's snapshot see this iterate's
-        logs = epoch_logs(network, epoch, float(intermediate_result.fun), validation, task, None, epoch_start)
+        logs = epoch_logs(network, epoch, float(intermediate_result.fun), validation, options.task, None, epoch_start)
         history.append(logs)
         for hook in batch_hooks:
             hook(0)
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
         epoch_start = time.perf_counter()
-        reason = stop_reason(callbacks, started, max_seconds)
+        reason = stop_reason(callbacks, started, options.max_seconds)
         if reason:
             history.stopped = reason
             raise StopIteration
@@ -141,7 +134,7 @@ def fit_lbfgs(
             method="L-BFGS-B",
             jac=True,
             callback=callback,
-            options={"maxiter": epochs, "maxfun": max_fun, "maxcor": history_size, "gtol": gtol},
+            options={"maxiter": epochs, "maxfun": options.max_fun, "maxcor": options.history_size, "gtol": options.gtol},
         )
     params[...] = result.x
     if not np.isfinite(params).all():

@@ -25,7 +25,9 @@ def make(dtype, scaler, layers, output):
     erf = np.vectorize(math.erf, otypes=[float])
 
     def sigmoid(z):
-        return 0.5 * (1 + np.tanh(z / 2))
+        # The engine's sigmoid (engine/activations.py): from exp(-|z|), exact in the lower tail.
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1, e) / (1 + e)
 
     def activate(h, name, o):
         if name == "relu":
@@ -40,7 +42,7 @@ def make(dtype, scaler, layers, output):
                 return 0.5 * h * (1 + np.tanh(math.sqrt(2 / math.pi) * (h + 0.044715 * h**3)))
             return (0.5 * h * (1 + erf(h / math.sqrt(2)))).astype(h.dtype)
         if name == "silu":
-            return h / (1 + np.exp(-h))
+            return h * sigmoid(h)
         if name == "softplus":
             bh = h * o["beta"]
             return np.where(bh > o["threshold"], h, np.logaddexp(0, bh) / o["beta"])

@@ -212,11 +212,11 @@ def export(weights: str | Path, out: str | Path) -> dict:
     """Write WEIGHTS as an ONNX file at ``out`` (whole, or not at all);
     returns a summary: path, inputs, outputs, opset."""
     from .artifacts import atomic_write
-    from .runner import load
+    from .trained import load_weights
 
     if not str(out).lower().endswith(".onnx"):
         raise MLPError(f"-o {out}: use a .onnx file name")
-    model = load(weights)
+    model = load_weights(weights)
     onnx_model = build(model, str(weights))
     atomic_write(out, onnx_model.SerializeToString())
     return {

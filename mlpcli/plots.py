@@ -294,14 +294,14 @@ def swept_values(row: dict) -> dict:
         value = row.get(key)
         if isinstance(value, dict):
             return value
-    from .config import _parse_yaml  # as --set reads a value: 3e-4 is a number
+    from .config import parse_yaml  # as --set reads a value: 3e-4 is a number
 
     values = {}
     for item in row.get("overrides") or ():
         if isinstance(item, str) and "=" in item:
             key, _, text = item.partition("=")
             try:
-                values[key.strip()] = _parse_yaml(text, key)[0]
+                values[key.strip()] = parse_yaml(text, key)[0]
             except MLPError:
                 values[key.strip()] = text
     return values

@@ -29,11 +29,11 @@ import numpy as np
 
 from . import artifacts
 from .errors import ConfigError, MLPError, RunFolderError, TrainingInterrupted
+from .render import MAIN_METRICS
 
 SWEEP_FILE, RESULTS_CSV, RESULTS_JSONL = "sweep.json", "results.csv", "results.jsonl"
-# The random draws' stream: one past runner.STREAMS, so it never repeats a training stream.
+# The random draws' stream: one past prepare.STREAMS, so it never repeats a training stream.
 _RANDOM_STREAM = 5
-_MAIN_METRICS = ("accuracy", "subset_accuracy", "r2")  # as cli._main_metric: the figure a summary shows
 _NAME_LIMIT = 120
 
 
@@ -93,9 +93,9 @@ def split_values(text: str) -> list[str]:
 
 def _yaml_value(text: str, option: str):
     """A value as --set reads it (the config's YAML loader: 1e-3 is a float)."""
-    from .config import _parse_yaml
+    from .config import parse_yaml
 
-    return _parse_yaml(text, f"{option}: the value {text!r}")[0]
+    return parse_yaml(text, f"{option}: the value {text!r}")[0]
 
 
 def parse_grid(items) -> list[tuple[str, list[str]]]:
@@ -509,7 +509,7 @@ def summarise(p: Plan, rows: dict, skipped: int, seconds: float, ran: list[str] 
     metric = p.metric
     if metric == "main":
         figures = next((r[p.split] for r in rows.values() if r.get(p.split)), {})
-        metric = next((m for m in _MAIN_METRICS if m in figures), "loss")
+        metric = next((m for m in MAIN_METRICS if m in figures), "loss")
     mode = "max" if metric in MAXIMISED else "min"
     groups: dict[str, list[Trial]] = {}
     for t in p.trials:
@@ -552,4 +552,4 @@ def summarise(p: Plan, rows: dict, skipped: int, seconds: float, ran: list[str] 
 
 def _test_main(done: list[dict], metric: str) -> str:
     test = done[0].get("test", {}) if done else {}
-    return next((m for m in _MAIN_METRICS if m in test), metric)
+    return next((m for m in MAIN_METRICS if m in test), metric)

@@ -2,85 +2,37 @@
 
 Training, ``mlp eval``, ``mlp predict`` and ``mlpcli.load`` all go through
 this one class, so a metric recomputed from the weights file is computed by
-exactly the code that produced it.
+exactly the code that produced it. The weights file's arrays and meta
+(weights_file.py) become a model here, once they are known to fit together.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from . import weights_file
 from .engine import ACTIVATION_OPTIONS, MLP, LayerSpec
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, WeightsError
+from .heads import Head, loss_options, resolve_head
 
 
-def output_head(task: str, n_classes: int | None, loss: str = "auto") -> str:
-    """The loss head: train.loss, or for 'auto' the task's (Keras's and
-    scikit-learn's choice): binary cross-entropy on one sigmoid unit for two
-    classes and on k sigmoid units for k labels, softmax cross-entropy for more
-    classes, mean squared error for regression."""
-    if loss != "auto":
-        return loss
-    if task == "regression":
-        return "mse"
-    if task == "multilabel":
-        return "binary_cross_entropy"
-    return "binary_cross_entropy" if n_classes == 2 else "cross_entropy"
+def load_weights(path: str | Path) -> TrainedModel:
+    """The model in a weights file, every array checked against its meta. Never runs code."""
+    arrays, meta = weights_file.read(path)
+    return TrainedModel.from_arrays(arrays, meta, Path(path))
 
 
-def head_for(config: dict, task: str, classes) -> tuple[str, dict]:
-    """The head a resolved config describes and its options (engine/losses.py):
-    class weights in ``classes`` order, label smoothing, the huber delta."""
-    train = config["train"]
-    head = output_head(task, None if classes is None else len(classes), train.get("loss", "auto"))
-    options = {}
-    if head == "huber":
-        options["delta"] = train["huber_delta"]
-    if task != "regression" and train.get("label_smoothing"):
-        options["label_smoothing"] = train["label_smoothing"]
-    if task == "classification" and isinstance(train.get("class_weight"), dict):
-        options["class_weight"] = class_weight_array(train["class_weight"], classes)
-    return head, options
+def save_weights(path: str | Path, model: TrainedModel) -> Path:
+    """Write ``model`` as DESIGN.md's weights.npz (atomically)."""
+    return weights_file.write(path, *model.to_arrays())
 
 
-# What a boolean key of train.class_weight was written as (the words YAML 1.1 reads as one).
-_YAML_BOOLEANS = {"True": ("yes", "on", "true"), "False": ("no", "off", "false")}
-
-
-def class_weight_array(weights: dict, classes: np.ndarray) -> np.ndarray:
-    """{label: weight} -> one weight per class, in ``classes`` order; a class
-    the mapping leaves out weighs 1 (as in Keras and scikit-learn). Labels are
-    matched by their text (YAML and JSON keys), so 1 and '1' name class 1."""
-    names = [str(c) for c in classes.tolist()]
-    unknown = [label for label in weights if label not in names]
-    if unknown:
-        hint = "labels are compared as written"
-        if unknown[0] in _YAML_BOOLEANS:  # YAML 1.1 read an unquoted yes / no / on / off as a boolean
-            words = _YAML_BOOLEANS[unknown[0]]
-            example = next((name for name in names if name.lower() in words), words[0])
-            hint += (
-                f", and YAML reads an unquoted {' / '.join(words)} as the boolean {unknown[0]}: "
-                f"quote the label, e.g. '\"{example}\"'"
-            )
-        raise ConfigError(
-            f"train.class_weight: {unknown[0]!r} is not a class of the data ({hint}); classes: "
-            + ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
-        )
-    return np.array([weights.get(name, 1.0) for name in names], np.float64)
-
-
-def balanced_class_weight(target: np.ndarray, classes: np.ndarray) -> dict:
-    """scikit-learn's 'balanced' weights, n_samples / (n_classes * bincount(y)),
-    from the training split's class indices, as {label: weight}."""
-    counts = np.bincount(target, minlength=len(classes))
-    weights = len(target) / (len(classes) * np.maximum(counts, 1))
-    return {str(c): float(w) for c, w in zip(classes.tolist(), weights)}
-
-
-def build_network(
-    model_config: dict, n_features: int, n_outputs: int, head: str, rng=None, loss_options: dict | None = None
-) -> MLP:
-    """The engine network a resolved ``model`` config section describes."""
+def build_network(config: dict, n_features: int, head: Head, classes=None, rng=None) -> MLP:
+    """The engine network a resolved config describes, ending in ``head``
+    (its loss options from train: class weights in ``classes`` order)."""
+    model_config = config["model"]
     hidden = [
         LayerSpec(
             units=layer["units"],
@@ -91,7 +43,8 @@ def build_network(
         )
         for layer in model_config["layers"]
     ]
-    return MLP(n_features, hidden, n_outputs, head, dtype=model_config["dtype"], rng=rng, loss_options=loss_options)
+    options = loss_options(config["train"], model_config["task"], head.loss, classes)
+    return MLP(n_features, hidden, head.n_outputs, head.loss, dtype=model_config["dtype"], rng=rng, loss_options=options)
 
 
 @dataclass
@@ -110,6 +63,57 @@ class TrainedModel:
     def n_features(self) -> int:
         """Inputs of the network (a CSV model's one-hot columns count one each)."""
         return self.network.n_inputs
+
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The weights file's arrays (parameters, BatchNorm's running statistics,
+        the scaler) and its meta record."""
+        arrays = {**self.network.parameters, **self.network.buffers}
+        if self.scaler is not None:
+            arrays["scaler.mean"], arrays["scaler.scale"] = self.scaler
+        meta = {
+            "task": self.task,
+            "classes": None if self.classes is None else self.classes.tolist(),
+            "n_features": self.n_features,
+            "config": self.config,
+            "metrics": self.metrics,
+        }
+        if self.encoder is not None:  # a CSV model's columns, fills and categories
+            meta["encoder"] = self.encoder.to_dict()
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict, path: Path) -> TrainedModel:
+        """The model a weights file's arrays and checked meta (weights_file.read)
+        describe; WeightsError, naming ``path``, when they do not fit together."""
+        config, task, classes, n_features = meta["config"], meta["task"], meta.get("classes"), meta["n_features"]
+        n_dense = len(config["model"]["layers"]) + 1
+        last_bias = arrays.get(f"dense.{n_dense - 1}.bias")
+        if last_bias is None or last_bias.ndim != 1:
+            raise WeightsError(f"{path}: missing or malformed dense.{n_dense - 1}.bias")
+        n_outputs = last_bias.shape[0]
+        head = _check_head(path, config, task, classes, n_outputs, f"dense.{n_dense - 1}.bias")
+        _check_dense_shapes(path, arrays, config, n_features, n_outputs)
+        classes = None if classes is None else np.asarray(classes)
+        try:
+            network = build_network(config, n_features, head, classes)
+        except (ConfigError, ValueError) as exc:
+            raise WeightsError(f"{path}: meta.config does not describe this model ({exc})") from None
+        named = {**network.parameters, **network.buffers}
+        expected = {name: a.shape for name, a in named.items()}
+        scaled = config["data"]["scale"] != "none"
+        if scaled:
+            expected["scaler.mean"] = expected["scaler.scale"] = (n_features,)
+        _check_arrays(path, arrays, expected, network.dtype)
+        for name, view in named.items():
+            view[...] = arrays[name]
+        negative = next((n for n in network.buffers if n.endswith(".running_var") and np.any(arrays[n] < 0)), None)
+        if negative:
+            raise WeightsError(f"{path}: {negative} holds negative variances")
+        scaler = (arrays["scaler.mean"], arrays["scaler.scale"]) if scaled else None
+        if scaler is not None and not np.all(scaler[1] > 0):
+            raise WeightsError(f"{path}: scaler.scale must be positive")
+        encoder = _load_encoder(path, meta.get("encoder"), n_features)
+        return cls(network, task, classes, scaler, config, meta.get("metrics") or {}, encoder)
 
     # Rows scaled and pushed through the network at a time by ``output``: the
     # intermediate arrays stay small and in cache, whatever the size of X.
@@ -256,3 +260,80 @@ def _all_finite(X: np.ndarray) -> bool:
     """Whether every value is finite: one sum (NaN or inf anywhere makes it
     non-finite), and the exact test only when the sum itself overflowed."""
     return bool(np.isfinite(np.add.reduce(X.ravel()))) or bool(np.isfinite(X).all())
+
+
+def _check_head(path: Path, config: dict, task: str, classes, n_outputs: int, bias: str) -> Head:
+    """meta.task, meta.classes, meta.config's task and loss, and the width of the
+    output layer (``bias``, its n_outputs units) must tell one story; returns that head."""
+    if config["model"]["task"] != task:
+        raise WeightsError(
+            f"{path}: meta.task is {task!r} but meta.config.model.task is {config['model']['task']!r}"
+        )
+    if task == "regression" and classes is not None:
+        raise WeightsError(f"{path}: meta.classes must be null for the regression task, got {len(classes)} classes")
+    try:  # a unit per target column for regression, which the file alone does not record
+        head = resolve_head(task, config["train"], n_outputs if classes is None else len(classes))
+    except ConfigError as exc:
+        raise WeightsError(f"{path}: meta.config does not fit meta.task {task!r} and meta.classes ({exc})") from None
+    if n_outputs != head.n_outputs:
+        if head.n_outputs == 1:
+            why = "one sigmoid unit for the 2 classes of meta.classes"
+        else:
+            kind, kinds = ("label", "labels") if task == "multilabel" else ("class", "classes")
+            why = f"a {head.loss} unit per {kind}, and meta.classes lists {len(classes)} {kinds}"
+        raise WeightsError(
+            f"{path}: the output layer ({bias}) has {n_outputs} units, but a {task} model needs {head.n_outputs}: {why}"
+        )
+    return head
+
+
+def _check_dense_shapes(path: Path, arrays: dict, config: dict, n_features: int, n_outputs: int) -> None:
+    """Each dense layer's weight has the shape meta.config and meta.n_features give
+    it, checked before the network is built, so a file whose meta declares a
+    huge model cannot make us allocate one."""
+    widths = [layer["units"] for layer in config["model"]["layers"]] + [n_outputs]
+    n_in = n_features
+    for i, units in enumerate(widths):
+        name = f"dense.{i}.weight"
+        if name not in arrays:
+            raise WeightsError(f"{path}: missing {name}")
+        if arrays[name].shape != (n_in, units):
+            raise WeightsError(
+                f"{path}: {name} has shape {arrays[name].shape}, but meta.n_features and "
+                f"meta.config.model.layers give ({n_in}, {units})"
+            )
+        n_in = units
+
+
+def _check_arrays(path: Path, arrays: dict, expected: dict, dtype) -> None:
+    unknown = sorted(set(arrays) - set(expected))
+    if unknown:
+        raise WeightsError(f"{path}: unexpected entries {unknown}")
+    for name, shape in expected.items():
+        if name not in arrays:
+            raise WeightsError(f"{path}: missing {name}")
+        a = arrays[name]
+        if a.dtype != dtype:
+            raise WeightsError(f"{path}: {name} has dtype {a.dtype}, expected {dtype}")
+        if a.shape != tuple(shape):
+            raise WeightsError(f"{path}: {name} has shape {a.shape}, expected {tuple(shape)}")
+        if not np.all(np.isfinite(a)):
+            raise WeightsError(f"{path}: {name} holds NaN or infinite values")
+
+
+def _load_encoder(path: Path, obj, n_features: int):
+    """meta.encoder (plain JSON: columns, kinds, categories, fill values) as a
+    tabular.Encoder, checked against the network's inputs; None if absent."""
+    if obj is None:
+        return None
+    from .tabular import Encoder
+
+    try:
+        encoder = Encoder.from_dict(obj)
+    except ValueError as exc:
+        raise WeightsError(f"{path}: meta.encoder is malformed: {exc}") from None
+    if encoder.width != n_features:
+        raise WeightsError(
+            f"{path}: meta.encoder gives {encoder.width} network inputs, but meta.n_features is {n_features}"
+        )
+    return encoder

@@ -87,6 +87,52 @@ class EarlyStopping(Callback):
                 self.network.buffer[...] = self.best_buffer
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """What a resolved config asks of the fit loop (and of L-BFGS), built once
+    by ``from_config``; the network, data, Generators and callbacks are fit's
+    arguments. ``weight_decay`` is coupled L2 (wd * w added to the weights'
+    gradient after clipping; for L-BFGS a term of the objective); AdamW's
+    decoupled decay lives in the optimizer instead, so it is 0 here.
+    ``train_loss`` includes the l1 / l2 penalty, as Keras's loss does."""
+
+    epochs: int
+    task: str
+    batch_size: int = 32
+    shuffle: bool = True
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    l2: float = 0.0
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    max_norm: float | None = None
+    max_seconds: float | None = None
+    history_size: int = 10  # L-BFGS: scipy's maxcor, gtol and maxfun
+    gtol: float = 1e-5
+    max_fun: int = 15000
+
+    @classmethod
+    def from_config(cls, config: dict) -> FitOptions:
+        """From a resolved config whose model.task is known (not 'auto')."""
+        train = config["train"]
+        optimizer = train["optimizer"]
+        lbfgs = {k: optimizer[k] for k in ("history_size", "gtol", "max_fun") if k in optimizer}
+        return cls(
+            epochs=train["epochs"],
+            task=config["model"]["task"],
+            batch_size=train["batch_size"],
+            shuffle=train["shuffle"],
+            weight_decay=0.0 if optimizer["name"] == "adamw" else train["weight_decay"],
+            l1=train["l1"],
+            l2=train["l2"],
+            clip_norm=train["clip_norm"],
+            clip_value=train["clip_value"],
+            max_norm=train["max_norm"],
+            max_seconds=train["max_seconds"],
+            **lbfgs,
+        )
+
+
 class History(list):
     """One dict of logs per epoch, and why training stopped: ``stopped`` is
     "epochs" (all were run), "early_stopping", "max_seconds", "callback"
@@ -194,34 +240,22 @@ def fit(
     optimizer,
     X: np.ndarray,
     y: np.ndarray,
+    options: FitOptions,
     *,
-    epochs: int,
-    batch_size: int,
     rng: np.random.Generator,
-    task: str,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
-    weight_decay: float = 0.0,
-    shuffle: bool = True,
     callbacks: list[Callback] = (),
     schedule=None,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    clip_norm: float | None = None,
-    clip_value: float | None = None,
-    max_norm: float | None = None,
-    max_seconds: float | None = None,
     checkpoint=None,
     start: Position | None = None,
     interrupt=None,
 ) -> History:
-    """Train ``network`` in place; returns one dict of logs per epoch (a History).
+    """Train ``network`` in place as ``options`` say; returns one dict of logs
+    per epoch (a History).
 
     X (n, d) already scaled, in the network's dtype; y class indices (n,) or
     values (n, k). ``rng`` shuffles the samples each epoch. ``schedule``
     (engine.schedules) sets ``optimizer.lr`` at the start of each epoch.
-    ``weight_decay`` is coupled L2 (wd * w added to the weights' gradient
-    after clipping); AdamW's decoupled decay lives in the optimizer instead.
-    ``train_loss`` includes the l1 / l2 penalty, as Keras's loss does.
 
     ``checkpoint.save(position)`` (mlpcli.checkpoint) runs at the end of every
     epoch, once its parameters are known to be finite, and at an interruption.
@@ -231,6 +265,10 @@ def fit(
     (set by a signal handler while ``interrupt.armed``) is checked after every
     step: fit checkpoints that step's position and raises Interrupted.
     """
+    # As locals: the step loop tests them on every step.
+    epochs, batch_size = options.epochs, options.batch_size
+    weight_decay, l1, l2, max_norm = options.weight_decay, options.l1, options.l2, options.max_norm
+    clip_norm, clip_value = options.clip_norm, options.clip_value
     start = start or Position()
     interrupt = interrupt or _NoInterrupt()
     started = time.perf_counter() - start.elapsed
@@ -263,7 +301,7 @@ def fit(
                 optimizer.lr = schedule.lr(epoch)
             if checkpoint is not None:
                 checkpoint.epoch_started(rng)
-            order = rng.permutation(n) if shuffle else np.arange(n)
+            order = rng.permutation(n) if options.shuffle else np.arange(n)
             first_batch, total = (start.batch, start.total) if epoch == start.epoch else (0, 0.0)
             for b in range(first_batch, n_batches):
                 offset = (b % batches_per_block) * batch_size
@@ -301,13 +339,13 @@ def fit(
             train_loss = total / n
             if not np.isfinite(network.params).all():
                 raise TrainingDiverged(epoch, step, optimizer.lr)
-            logs = epoch_logs(network, epoch, train_loss, validation, task, optimizer.lr, epoch_start)
+            logs = epoch_logs(network, epoch, train_loss, validation, options.task, optimizer.lr, epoch_start)
             history.append(logs)
             if schedule is not None:
                 schedule.epoch_end(logs)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
-            reason = stop_reason(callbacks, started, max_seconds)
+            reason = stop_reason(callbacks, started, options.max_seconds)
             if reason:
                 history.stopped = reason
             if checkpoint is not None:

@@ -1,4 +1,4 @@
-"""End to end: the real `mlp` command on every shipped config."""
+"""End to end: the `mlp` command (its entry point, run in process) on every shipped config."""
 import json
 
 import numpy as np
@@ -15,7 +15,7 @@ FAST = ["--set", "train.epochs=3"]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Every shipped config, trained for 3 epochs through the subprocess CLI with --json."""
+    """Every shipped config, trained for 3 epochs by `mlp train --json` (drawing its pictures: module scope)."""
     root = tmp_path_factory.mktemp("runs")
     make_shipped_data(root)
     runs = {}

@@ -1,4 +1,4 @@
-"""The bad-input contract, through the real ``mlp`` command.
+"""The bad-input contract, through ``mlp``'s entry point (in process; divergence in a real one).
 
 DESIGN.md: bad usage, config or input file exits 2; training that diverges
 exits 3; either way stderr holds one line starting ``Error:`` and never a
@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 
-from .conftest import CONFIGS, assert_refused, run_mlp, snapshot
+from .conftest import CONFIGS, assert_refused, run_mlp, run_mlp_process, snapshot
 
 
 
@@ -34,18 +32,11 @@ def run_refused(tmp_path, args, *names, env=None, code=2) -> str:
 def models(tmp_path_factory):
     """Tiny trained models (2 epochs): iris (classification, 4 features) and diabetes (regression)."""
     root = tmp_path_factory.mktemp("models")
-    runs = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "mlpcli", "train", str(CONFIGS / f"{name}.yaml"), "--out", name,
-             "--set", "train.epochs=2", "--quiet"],
-            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for name in ("iris", "diabetes")
-    }
-    for _name, process in runs.items():
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err
-    return {name: root / name for name in runs}
+    for name in ("iris", "diabetes"):
+        result = run_mlp("train", CONFIGS / f"{name}.yaml", "--out", name, "--set", "train.epochs=2", "--quiet",
+                         cwd=root)
+        assert result.returncode == 0, result.stderr
+    return {name: root / name for name in ("iris", "diabetes")}
 
 
 # --------------------------------------------------------------------------- mlp train: bad configs
@@ -279,7 +270,8 @@ DIVERGE = ["--set", "train.optimizer.name=sgd", "--set", "train.optimizer.lr=10"
 
 
 def test_divergence_exits_3_with_one_error_line(tmp_path):
-    result = run_mlp("train", CONFIGS / "diabetes.yaml", "--out", "run", *DIVERGE, cwd=tmp_path)
+    # A real process: its exit status, and its stderr, where a fresh interpreter prints warnings.
+    result = run_mlp_process("train", CONFIGS / "diabetes.yaml", "--out", "run", *DIVERGE, cwd=tmp_path)
     # Only the Error line: NumPy's overflow warnings must not reach stderr either.
     line = assert_refused(result, "diverged", code=3)
     assert "lower learning rate" in line and "train.optimizer.lr" in line

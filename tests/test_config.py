@@ -516,6 +516,46 @@ def test_a_misspelt_required_key_is_one_problem_not_two(tmp_path):
     assert str(exc.value) == f"{path}:3: model.layers[0].unit: unknown key; did you mean 'units'?"
 
 
+@pytest.mark.parametrize("text, line, message", [
+    ("train:\n  epochs: 5\n  schedule:\n    name: cosine\n    warmup_epochs: 9\n", 5,
+     "train.schedule.warmup_epochs: must be < train.epochs (5), got 9"),
+    ("model:\n  layers:\n    - units: 4\n    - units: 3\n      batch_norm: true\ntrain:\n  batch_size: 1\n", 5,
+     "model.layers[1].batch_norm: needs train.batch_size >= 2 (the statistics of a one-row batch are undefined), "
+     "got 1; or use layer_norm"),
+    ("train:\n  loss: mse\n  huber_delta: 2\n", 3, "train.huber_delta: applies to train.loss 'huber' only, not 'mse'"),
+])
+def test_a_problem_across_keys_names_the_line_of_the_key_it_blames(tmp_path, text, line, message):
+    # The check sees a whole section (or the whole config); the line is the blamed key's, not the section's.
+    path = write(tmp_path / "c.yaml", text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value) == f"{path}:{line}: {message}"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"output": {"zzz": 1}}, "output.zzz: unknown key (valid keys here: dir, plots)"),
+    ({"data": {"dataset": "t.csv", "features": []}}, "data.features: must list at least 1 item(s), got []"),
+    ({"train": {"l1": True}}, "train.l1: expected a number, got true"),
+    ({"model": {"layers": [{"units": 3, "alpha": 0.5}]}},
+     "model.layers[0]: alpha applies to activation 'elu' only, not 'relu'"),
+    ({"model": {"layers": [{"units": 3, "activation": "gelu", "approximate": "tan"}]}},
+     "model.layers[0].approximate: must be one of none, tanh, got 'tan'; did you mean 'tanh'?"),
+])
+def test_message_wording(raw, expected):
+    assert error_of(raw) == f"config: {expected}"
+
+
+def test_importing_the_config_loads_no_heavy_library():
+    # mlp validate / mlp init stay fast: scikit-learn and matplotlib load only where a command needs them.
+    import subprocess
+    import sys
+
+    code = "import sys, mlpcli.config; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    for heavy in ("sklearn", "matplotlib", "scipy", "pandas", "joblib"):
+        assert f"'{heavy}'" not in loaded
+
+
 def test_a_merge_key_may_be_overridden_without_a_duplicate_error(tmp_path):
     text = "model:\n  layers:\n    - &base {units: 4, activation: tanh}\n    - <<: *base\n      units: 8\n"
     cfg = load_config(write(tmp_path / "c.yaml", text))

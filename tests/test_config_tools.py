@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from mlpcli.config import OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS, _parse_yaml, parse_config
+from mlpcli.config import OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS, parse_config, parse_yaml
 from mlpcli.config_tools import (
     DATASET_TASKS, SCHEMA_LINE, json_schema, schema_text, starter_config, undescribed_keys,
 )
@@ -89,7 +89,7 @@ def starter_cases():
 def test_init_writes_a_commented_config_that_validates(dataset, task, validator):
     text = starter_config(dataset, task)
     assert text.splitlines()[0] == SCHEMA_LINE
-    raw, _ = _parse_yaml(text, "init")
+    raw, _ = parse_yaml(text, "init")
     cfg = parse_config(raw, source="mlp init")
     assert cfg.data.dataset == dataset
     assert cfg.model.task == (task or DATASET_TASKS.get(dataset, "auto"))
@@ -136,7 +136,7 @@ def test_every_shipped_config_points_at_the_schema_and_satisfies_it(name, valida
     first = path.read_text().splitlines()[0]
     assert first == SCHEMA_LINE
     assert (path.parent / first.split("$schema=")[1]).resolve() == SCHEMA_FILE.resolve()
-    raw, _ = _parse_yaml(path.read_text(), str(path))  # YAML 1.2 numbers, as an editor reads them
+    raw, _ = parse_yaml(path.read_text(), str(path))  # YAML 1.2 numbers, as an editor reads them
     assert not list(validator.iter_errors(raw))
 
 

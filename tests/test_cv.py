@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mlpcli import runner
+from mlpcli import crossval
 from mlpcli.cli import cli
 from mlpcli.errors import MLPError
 
@@ -62,7 +62,7 @@ def test_out_writes_one_run_folder_per_fold_holding_its_scores(tmp_path):
         epochs = [json.loads(line) for line in (Path(folder) / "metrics.jsonl").read_text().splitlines()]
         assert len(epochs) == 15 and "val_loss" in epochs[0]
     with pytest.raises(MLPError, match="fold-1: already holds results"):
-        runner.cross_validate(tmp_path / "c.yaml", 2, out=tmp_path / "cv")
+        crossval.cross_validate(tmp_path / "c.yaml", 2, out=tmp_path / "cv")
 
 
 def test_regression_uses_plain_k_fold(tmp_path):
@@ -77,7 +77,7 @@ def test_bad_folds_exit_2_with_one_line(tmp_path):
     assert_refused(run_mlp("cv", "c.yaml", "--folds", "1", cwd=tmp_path), "--folds 1", "at least 2")
     # iris has 50 samples of each class: 51 stratified folds cannot each hold one.
     with pytest.raises(MLPError, match=r"--folds 51: class '0' has only 50 samples.*use --folds 50 or fewer"):
-        runner.cross_validate(tmp_path / "c.yaml", 51, out=tmp_path / "cv")
+        crossval.cross_validate(tmp_path / "c.yaml", 51, out=tmp_path / "cv")
     with pytest.raises(MLPError, match=r"--folds 443: more folds than samples \(442\)"):
-        runner.cross_validate({"data": {"dataset": "diabetes"}}, 443)
+        crossval.cross_validate({"data": {"dataset": "diabetes"}}, 443)
     assert list(tmp_path.iterdir()) == [tmp_path / "c.yaml"]

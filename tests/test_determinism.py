@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from mlpcli import runner
+from mlpcli import prepare, runner
+from mlpcli.builder import Trainer
 
 CONFIG = """\
 seed: 0
@@ -64,7 +65,7 @@ def history(run) -> list[dict]:
 
 def splits(run) -> dict:
     """The data split the run's recorded config gives, as eval rebuilds it."""
-    return runner.prepare_data(yaml.safe_load((run / "config.yaml").read_text())).splits
+    return prepare.prepare_data(yaml.safe_load((run / "config.yaml").read_text())).splits
 
 
 def test_same_config_and_seed_give_byte_identical_weights(runs):
@@ -107,9 +108,9 @@ def test_changing_dropout_keeps_the_initial_weights():
         config["model"]["layers"][0]["dropout"] = rate
         cfg, _ = runner.resolve_config(config)
         resolved = cfg.to_dict()
-        rngs = runner.generators(resolved["seed"])
-        prepared = runner.prepare_data(resolved, rngs)
-        initial.append(runner._new_model(resolved, prepared, rngs).network.parameters)
+        rngs = prepare.generators(resolved["seed"])
+        prepared = prepare.prepare_data(resolved, rngs)
+        initial.append(Trainer(cfg, resolved, prepared, rngs).model.network.parameters)
     assert sorted(initial[0]) == sorted(initial[1])
     for name in initial[0]:
         assert initial[0][name].tobytes() == initial[1][name].tobytes(), name

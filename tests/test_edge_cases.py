@@ -14,8 +14,6 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +50,12 @@ def strict_json(text: str):
 
 
 def run_with_umask(*args, cwd, umask: int):
-    """Run the real `mlp` with the given umask (set in the child only)."""
-    env = {k: v for k, v in os.environ.items() if k != "MLP_DEBUG"}
-    return subprocess.run(
-        [sys.executable, "-m", "mlpcli", *map(str, args)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-        preexec_fn=lambda: os.umask(umask),
-    )
+    """Run `mlp` with the given umask (this process's, put back after)."""
+    old = os.umask(umask)
+    try:
+        return run_mlp(*args, cwd=cwd)
+    finally:
+        os.umask(old)
 
 
 def csv_config(path: Path) -> dict:

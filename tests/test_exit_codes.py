@@ -1,7 +1,8 @@
 """Exit codes as DESIGN.md gives them (issue 5, promises 3 and 10), through the
-real entry point in a subprocess: 0 success; 1 an internal error, one line
-with a hint to rerun with --debug; 2 bad usage (Click's errors too), config or
-input data, checked before anything is written. (3, divergence: test_cli_errors;
+real entry point (in this process; 0 and 1 also as a subprocess's exit status):
+0 success; 1 an internal error, one line with a hint to rerun with --debug;
+2 bad usage (Click's errors too), config or input data, checked before anything
+is written. (3, divergence: test_cli_errors;
 130 / 143, signals: their own tests.) --debug and MLP_DEBUG=1 add the traceback.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from .conftest import CONFIGS, assert_refused, run_mlp, snapshot
+from .conftest import CONFIGS, assert_refused, run_mlp, run_mlp_process, snapshot
 
 TINY = "model:\n  layers: [{units: 2}]\ntrain: {epochs: 1}\n"
 
@@ -34,21 +35,32 @@ main()
 """
 
 
-def run_faulty(*args, module, function, error, cwd, env=None):
-    code = FAULTY.format(module=module, function=function, error=error)
-    full_env = {k: v for k, v in os.environ.items() if k != "MLP_DEBUG"}
-    full_env.update(env or {})
+def run_faulty_process(*args, module, function, error, cwd):
+    code = FAULTY.format(module=module, function=function, error=repr(error))
+    env = {k: v for k, v in os.environ.items() if k != "MLP_DEBUG"}
     return subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120,
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
     )
+
+
+def run_faulty(*args, module, function, error, cwd, env=None):
+    """run_faulty_process's bug, in this process."""
+
+    def broken(*args, **kwargs):
+        raise type(error)(*error.args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(f"mlpcli.{module}.{function}", broken)
+        return run_mlp(*args, cwd=cwd, env=env)
 
 
 # --------------------------------------------------------------------------- 0
 
 
 def test_success_exits_0_with_the_result_on_stdout_only(tmp_path):
-    result = run_mlp("train", CONFIGS / "iris.yaml", "--out", "run", "--set", "train.epochs=2", "--quiet", cwd=tmp_path)
+    result = run_mlp_process("train", CONFIGS / "iris.yaml", "--out", "run", "--set", "train.epochs=2", "--quiet",
+                             cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout.startswith("run: test accuracy") and result.stdout.count("\n") == 1
@@ -58,12 +70,12 @@ def test_success_exits_0_with_the_result_on_stdout_only(tmp_path):
 
 INTERNAL = [
     # before the run folder exists, while the folder is being written, in another command
-    pytest.param("runner", "prepare_data", "RuntimeError('boom')", ["train", "config.yaml", "--out", "run"],
+    pytest.param("runner", "prepare_data", RuntimeError("boom"), ["train", "config.yaml", "--out", "run"],
                  "RuntimeError: boom", id="train-before-the-folder"),
-    pytest.param("artifacts", "save_weights", "ZeroDivisionError('division by zero')",
+    pytest.param("weights_file", "write", ZeroDivisionError("division by zero"),
                  ["train", "config.yaml", "--out", "run"], "ZeroDivisionError: division by zero", id="train-at-the-end"),
-    pytest.param("runner", "info", "KeyError()", ["info", "weights.npz"], "KeyError", id="info-empty-message"),
-    pytest.param("runner", "prepare_data", "ValueError('two\\nlines')", ["train", "config.yaml", "--out", "run"],
+    pytest.param("runner", "info", KeyError(), ["info", "weights.npz"], "KeyError", id="info-empty-message"),
+    pytest.param("runner", "prepare_data", ValueError("two\nlines"), ["train", "config.yaml", "--out", "run"],
                  "ValueError: two lines", id="multi-line-message"),
 ]
 
@@ -79,8 +91,9 @@ def test_internal_error_is_one_line_exit_1(tmp_path, module, function, error, ar
 def test_internal_error_before_training_writes_nothing(tmp_path):
     (tmp_path / "config.yaml").write_text(TINY)
     before = snapshot(tmp_path)
-    result = run_faulty("train", "config.yaml", "--out", "run", module="runner", function="prepare_data",
-                        error="RuntimeError('boom')", cwd=tmp_path)
+    # A real process: exit status 1 from the entry point `python -m mlpcli` runs.
+    result = run_faulty_process("train", "config.yaml", "--out", "run", module="runner", function="prepare_data",
+                                error=RuntimeError("boom"), cwd=tmp_path)
     assert result.returncode == 1
     assert snapshot(tmp_path) == before
 
@@ -93,7 +106,7 @@ def test_internal_error_before_training_writes_nothing(tmp_path):
 def test_debug_shows_the_traceback_of_an_internal_error(tmp_path, before, after, env):
     (tmp_path / "config.yaml").write_text(TINY)
     result = run_faulty(*before, "train", "config.yaml", *after, module="runner", function="prepare_data",
-                        error="RuntimeError('boom')", cwd=tmp_path, env=env)
+                        error=RuntimeError("boom"), cwd=tmp_path, env=env)
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.splitlines()

@@ -9,7 +9,7 @@ import pytest
 
 from mlpcli.engine import MLP, LayerSpec, get_optimizer, get_schedule
 from mlpcli.lbfgs import fit_lbfgs
-from mlpcli.training import Callback, add_penalty, clip_gradients, fit
+from mlpcli.training import Callback, FitOptions, add_penalty, clip_gradients, fit
 
 
 def moons(n=300, seed=0):
@@ -26,10 +26,11 @@ def network(dtype="float64", hidden=(16,), seed=0, n_inputs=2):
     return net
 
 
-def train(net, X, y, optimizer=None, epochs=20, batch_size=32, **options):
+def train(net, X, y, optimizer=None, epochs=20, batch_size=32, schedule=None, callbacks=(), **options):
     optimizer = optimizer or get_optimizer("sgd", lr=0.1)
-    return fit(net, optimizer, X.astype(net.dtype), y, epochs=epochs, batch_size=batch_size,
-               rng=np.random.default_rng(1), task="classification", **options)
+    options = FitOptions(epochs=epochs, task="classification", batch_size=batch_size, **options)
+    return fit(net, optimizer, X.astype(net.dtype), y, options, rng=np.random.default_rng(1),
+               schedule=schedule, callbacks=callbacks)
 
 
 def weights(net):
@@ -205,7 +206,7 @@ def test_lbfgs_logs_one_epoch_per_iteration_and_fits_moons(dtype):
     X, y = moons()
     net = network(dtype, hidden=(16, 16))
     record = Record()
-    history = fit_lbfgs(net, X.astype(dtype), y, epochs=60, task="classification", callbacks=[record])
+    history = fit_lbfgs(net, X.astype(dtype), y, FitOptions(epochs=60, task="classification"), callbacks=[record])
     assert [h["epoch"] for h in history] == record.epochs == list(range(1, len(history) + 1))
     assert record.ended == len(history)
     assert all(h["lr"] is None for h in history)
@@ -218,7 +219,7 @@ def test_lbfgs_logs_one_epoch_per_iteration_and_fits_moons(dtype):
 def test_lbfgs_stops_on_convergence_and_includes_weight_decay_in_the_objective():
     X, y = moons(100)
     net = network(hidden=(4,))
-    history = fit_lbfgs(net, X, y, epochs=1000, task="classification", weight_decay=0.1, gtol=1e-4)
+    history = fit_lbfgs(net, X, y, FitOptions(epochs=1000, task="classification", weight_decay=0.1, gtol=1e-4))
     assert history.stopped == "converged" and len(history) < 1000
     w = weights(net)
     data_loss = net.evaluate(X, y)[0]
@@ -261,7 +262,7 @@ def test_lbfgs_leaves_batch_norm_with_the_training_datas_statistics_at_the_final
             self.epochs += 1
 
     check = Check()
-    history = fit_lbfgs(net, X, y, epochs=25, task="classification", validation=(X, y), callbacks=[check])
+    history = fit_lbfgs(net, X, y, FitOptions(epochs=25, task="classification"), validation=(X, y), callbacks=[check])
     assert check.epochs == len(history) > 5
     stats, expected = _batch_norm_forward(net, X)
     for i, (mean, var) in enumerate(stats):

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 import mlpcli
-from mlpcli.artifacts import load_weights, save_weights
+from mlpcli.trained import load_weights, save_weights
 from mlpcli.config import parse_config
 from mlpcli.engine import MLP, LayerSpec
 from mlpcli.engine.normalization import BatchNorm, LayerNorm
 from mlpcli.errors import ConfigError
-from mlpcli.training import EarlyStopping, fit
+from mlpcli.training import EarlyStopping, FitOptions, fit
 
 from .conftest import CONFIGS, run_mlp
 from .test_engine_gradients import TOL, check_network_gradient, make_problem, numeric_grad, rel_error
@@ -166,15 +166,15 @@ def test_a_last_batch_of_one_row_joins_the_batch_before():
     sizes = []
     step = network.train_step
     network.train_step = lambda xb, yb: sizes.append(len(xb)) or step(xb, yb)
-    fit(network, get_optimizer("adam", lr=0.01), X, y, epochs=2, batch_size=16,
-        rng=np.random.default_rng(1), task="classification")
+    fit(network, get_optimizer("adam", lr=0.01), X, y, FitOptions(epochs=2, task="classification", batch_size=16),
+        rng=np.random.default_rng(1))
     assert sizes == [16, 17, 16, 17]
     plain, X, y = _network_and_data(33, batch_norm=False)  # without batch norm nothing changes
     sizes.clear()
     step = plain.train_step
     plain.train_step = lambda xb, yb: sizes.append(len(xb)) or step(xb, yb)
-    fit(plain, get_optimizer("adam", lr=0.01), X, y, epochs=1, batch_size=16,
-        rng=np.random.default_rng(1), task="classification")
+    fit(plain, get_optimizer("adam", lr=0.01), X, y, FitOptions(epochs=1, task="classification", batch_size=16),
+        rng=np.random.default_rng(1))
     assert sizes == [16, 16, 1]
 
 
@@ -239,23 +239,25 @@ def test_save_load_predict_is_identical_with_batch_norm(tmp_path):
 
 @pytest.mark.parametrize("norm", ["batch_norm", "layer_norm"])
 def test_mlp_train_with_a_norm_end_to_end(norm, tmp_path):
-    """Unscaled wine (features from 0.1 to 1,680), 20 epochs: the norm lets the
-    stack learn what the same stack without it does not (measured: 0.86-0.92 with
-    either norm, 0.67-0.78 without, seeds 0 and 1); the weights file holds the
-    documented keys and `mlp eval` reproduces the metrics."""
+    """Unscaled wine (features from 0.1 to 1,680), 40 epochs: a stack with either
+    norm learns it (mean test accuracy over seeds 0-2: 0.92 with batch norm, 0.82
+    with layer norm; single runs over seeds 0-11: 0.81-0.97 and 0.69-0.89, and
+    0.53-0.92 without a norm, so one run proves little: a change in rounding
+    moves it anywhere in its range); the weights file holds the documented keys
+    and `mlp eval` reproduces the metrics."""
     layers = f"[{{units: 32, {norm}: true}}, {{units: 32, {norm}: true}}]"
+    overrides = ["data.dataset=wine", "data.scale=none", f"model.layers={layers}",
+                 "train.epochs=40", "train.optimizer.lr=0.003", "train.batch_size=32"]
     proc = run_mlp("train", CONFIGS / "iris.yaml", "--out", tmp_path / "run", "--json", "--quiet",
-                   "--set", "data.dataset=wine", "--set", "data.scale=none", "--set", f"model.layers={layers}",
-                   "--set", "train.epochs=20", "--set", "train.optimizer.lr=0.01", "--set", "train.batch_size=16")
+                   *[arg for override in overrides for arg in ("--set", override)])
     assert proc.returncode == 0, proc.stderr
     import json
 
     result = json.loads(proc.stdout)
-    plain = mlpcli.train(CONFIGS / "iris.yaml", tmp_path / "plain", overrides=[
-        "data.dataset=wine", "data.scale=none", "model.layers=[{units: 32}, {units: 32}]",
-        "train.epochs=20", "train.optimizer.lr=0.01", "train.batch_size=16"])
-    assert result["test"]["accuracy"] >= 0.8
-    assert result["test"]["accuracy"] >= plain.metrics["test"]["accuracy"] + 0.08
+    accuracies = [result["test"]["accuracy"]] + [
+        mlpcli.train(CONFIGS / "iris.yaml", tmp_path / f"seed{seed}", overrides=[*overrides, f"seed={seed}"])
+        .metrics["test"]["accuracy"] for seed in (1, 2)]
+    assert np.mean(accuracies) >= 0.75, accuracies
     with np.load(tmp_path / "run" / "weights.npz", allow_pickle=False) as f:
         keys = set(f.files)
     assert {"norm.0.weight", "norm.0.bias", "norm.1.weight", "norm.1.bias"} <= keys

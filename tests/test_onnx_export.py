@@ -10,7 +10,7 @@ import pytest
 
 import mlpcli
 from mlpcli.onnx_export import build
-from mlpcli.runner import prepare_data
+from mlpcli.prepare import prepare_data
 
 from .conftest import CONFIGS, SHIPPED, assert_refused, make_shipped_data, run_mlp
 
@@ -41,7 +41,10 @@ def _check_parity(model, X):
     assert set(got) == {"probabilities", "label"}
     np.testing.assert_allclose(got["probabilities"], expected, **TOL)
     if model.task == "multilabel":
-        np.testing.assert_array_equal(got["label"], model.predict(X))
+        # a probability within 1e-7 of 0.5 could flip a label; compare where it is clearly off 0.5
+        clear = np.all(np.abs(expected - 0.5) > 1e-5, axis=1)
+        assert clear.mean() > 0.9
+        np.testing.assert_array_equal(got["label"][clear], model.predict(X)[clear])
     else:
         # ties at 1e-7 could flip a label; compare where the top two differ clearly
         top2 = np.sort(expected, axis=1)[:, -2:]

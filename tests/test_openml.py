@@ -1,7 +1,7 @@
 """openml:NAME / openml:ID data sets: the offline refusal, the cached copy, the config.
 
 No test downloads anything: the network is made unreachable (a proxy on a
-closed port for the `mlp` subprocess, a failing urlopen in process) and
+closed port for an `mlp` subprocess, a failing urlopen in process) and
 scikit-learn's data home points at a temporary folder.
 """
 import shutil
@@ -15,7 +15,7 @@ from mlpcli import data, runner
 from mlpcli.config import parse_config
 from mlpcli.errors import ConfigError, DataError
 
-from .conftest import assert_refused, run_mlp
+from .conftest import assert_refused, run_mlp, run_mlp_process
 
 # No proxy bypass, and every http(s) request goes to a closed local port: connection refused at once.
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
@@ -39,7 +39,9 @@ def test_offline_without_cache_is_one_error_line_naming_the_data_home(tmp_path):
     (tmp_path / "c.yaml").write_text(
         "data: {dataset: 'openml:iris', options: {n_retries: 1, delay: 0.01}}\ntrain: {epochs: 1}\n"
     )
-    result = run_mlp("train", "c.yaml", "--out", "run", cwd=tmp_path, env={**OFFLINE, "SCIKIT_LEARN_DATA": str(home)})
+    # A real process: what a user offline sees, through urllib's own proxy settings.
+    result = run_mlp_process("train", "c.yaml", "--out", "run", cwd=tmp_path,
+                             env={**OFFLINE, "SCIKIT_LEARN_DATA": str(home)})
     line = assert_refused(result, "openml:iris", "could not be downloaded", "not cached", str(home / "openml"))
     assert "SCIKIT_LEARN_DATA" in line
     assert not (tmp_path / "run").exists()  # nothing half-written
@@ -73,6 +75,7 @@ def _build_cache(home):
         "api/v1/json/data/features/61.gz": "api-v1-jdf-61.json.gz",
         "api/v1/json/data/qualities/61.gz": "api-v1-jdq-61.json.gz",
         "data/v1/download/61/iris.arff.gz": "data-v1-dl-61.arff.gz",
+        "data/v1/download/61.gz": "data-v1-dl-61.arff.gz",  # where scikit-learn < 1.7 caches it (by file id)
     }
     for target, source in files.items():
         (root / target).parent.mkdir(parents=True, exist_ok=True)
@@ -100,14 +103,14 @@ def test_train_and_eval_from_the_cache_offline(tmp_path, monkeypatch):
         "data: {dataset: 'openml:iris', val_size: 0, scale: robust}\n"
         "model: {layers: [{units: 16}]}\ntrain: {epochs: 60, batch_size: 16, optimizer: {lr: 0.01}}\n"
     )
-    env = {**OFFLINE, "SCIKIT_LEARN_DATA": str(home)}
-    trained = run_mlp("train", "c.yaml", "--out", "run", "--json", "--quiet", cwd=tmp_path, env=env)
+    _no_network(monkeypatch)  # in process, urlopen itself fails (urllib keeps the proxies it first saw)
+    trained = run_mlp("train", "c.yaml", "--out", "run", "--json", "--quiet", cwd=tmp_path,
+                      env={"SCIKIT_LEARN_DATA": str(home)})
     assert trained.returncode == 0, trained.stderr
     import json
 
     metrics = json.loads(trained.stdout)
     assert metrics["test"]["accuracy"] >= 0.9
-    _no_network(monkeypatch)
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(home))
     assert runner.evaluate(tmp_path / "run" / "weights.npz")["accuracy"] == metrics["test"]["accuracy"]
     meta = np.load(tmp_path / "run" / "weights.npz", allow_pickle=False)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 import mlpcli
-from mlpcli import runner
+from mlpcli import crossval, runner
 from mlpcli.config import apply_overrides, load_config
 from mlpcli.errors import ConfigError
 
@@ -135,7 +135,7 @@ def test_eval_and_resume_work_on_a_run_made_with_overrides(tmp_path):
 
 
 def test_cross_validation_folds_record_the_overrides(tmp_path):
-    runner.cross_validate(IRIS_FAST, 2, overrides=["train.epochs=1"], out=tmp_path / "cv")
+    crossval.cross_validate(IRIS_FAST, 2, overrides=["train.epochs=1"], out=tmp_path / "cv")
     for fold in ("fold-1", "fold-2"):
         assert json.loads((tmp_path / "cv" / fold / "run.json").read_text())["overrides"] == ["train.epochs=1"]
 

@@ -9,7 +9,7 @@ import pytest
 from mlpcli import plots, runner
 from mlpcli.errors import TrainingInterrupted
 
-from .conftest import assert_refused, run_mlp
+from .conftest import assert_refused, run_mlp, run_mlp_process
 from .test_resume import StopAt, _Stop
 
 pytestmark = pytest.mark.plots  # runs in this process draw their pictures (see conftest)
@@ -108,7 +108,8 @@ def test_an_interrupted_run_draws_its_pictures_when_resumed(tmp_path):
 def test_mlp_train_from_the_shell_draws_both_pictures(tmp_path):
     config = tmp_path / "iris.yaml"
     config.write_text(json.dumps(IRIS))  # JSON is YAML
-    result = run_mlp("train", config, "--out", tmp_path / "run", "--quiet")
+    # A real process: a fresh interpreter picks matplotlib's backend, and no fixture is in the way.
+    result = run_mlp_process("train", config, "--out", tmp_path / "run", "--quiet")
     assert result.returncode == 0, result.stderr
     read_png(tmp_path / "run" / "learning_curves.png", plots.LEARNING_CURVES_SIZE)
     read_png(tmp_path / "run" / "confusion_matrix.png", plots.CONFUSION_SIZE)

@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import mean_squared_error
 
 import mlpcli
-from mlpcli.runner import prepare_data
+from mlpcli.prepare import prepare_data
 
 from .conftest import CONFIGS
 

@@ -171,7 +171,7 @@ def hostile_checkpoints(path):
     yield "wrong shape", {**good, "params": good["params"][:-1]}
     yield "wrong dtype", {**good, "params": good["params"].astype(np.float64)}
     yield "unknown member", {**good, "extra": np.zeros(3)}
-    yield "missing member", {k: v for k, v in good.items() if k != "optimizer.m_scaled"}
+    yield "missing member", {k: v for k, v in good.items() if k != "optimizer.m"}
     yield "non-finite", {**good, "params": np.full_like(good["params"], np.nan)}
     meta = json.loads(str(good["meta"]))
     yield "bad meta", {**good, "meta": np.array("{not json")}
@@ -275,8 +275,8 @@ def test_an_optimizer_loaded_from_its_state_continues_identically(name, options)
 
 def test_an_optimizer_refuses_state_that_does_not_fit():
     adam = get_optimizer("adam", lr=0.01)
-    with pytest.raises(ValueError, match="m_scaled"):
-        adam.load_state_dict({"t": 2, "lr": 0.01, "m_scaled": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"needs arrays \['m', 'v'\], got \['m'\]"):
+        adam.load_state_dict({"t": 2, "lr": 0.01, "m": np.zeros(3)})
 
 
 def test_a_dropout_layer_continues_its_mask_sequence_from_its_state():
@@ -307,3 +307,25 @@ def test_reduce_on_plateau_continues_from_its_state():
         b.epoch_end({"val_loss": v})
         assert a.lr(1) == b.lr(1)
     assert a.lr(1) < 0.1
+
+
+def test_a_version_1_checkpoint_from_an_older_mlpcli_still_resumes(tmp_path):
+    """Version 1 stored Adam's moments divided by (1 - beta1) and (1 - beta2);
+    such a checkpoint is brought to today's scale, not refused, and the run
+    ends where an uninterrupted one does, to float32 rounding."""
+    reference = runner.train(CONFIG, tmp_path / "reference")
+    interrupted_run(CONFIG, tmp_path / "run", 6 * BATCHES - 4)  # a few steps before the end: rounding has no time to grow
+    (tmp_path / "run" / "checkpoint.prev.npz").unlink()
+    latest = tmp_path / "run" / "checkpoint.npz"
+    current = dict(np.load(latest, allow_pickle=False))
+    meta = json.loads(str(current.pop("meta")))
+    old = {k: v for k, v in current.items() if k not in ("optimizer.m", "optimizer.v")}
+    old["optimizer.m_scaled"] = current["optimizer.m"] / np.float32(1 - 0.9)
+    old["optimizer.v_scaled"] = current["optimizer.v"] / np.float32(1 - 0.999)
+    old["meta"] = np.array(json.dumps({**meta, "format_version": 1}))
+    with open(latest, "wb") as f:
+        np.savez(f, **old)
+    resumed = runner.resume(tmp_path / "run")
+    assert resumed.metrics["epochs_run"] == reference.metrics["epochs_run"]
+    for name, value in reference.model.network.parameters.items():
+        np.testing.assert_allclose(resumed.model.network.parameters[name], value, rtol=1e-3, atol=1e-4, err_msg=name)

@@ -17,7 +17,7 @@ import mlpcli
 from mlpcli import artifacts, data
 from mlpcli.errors import RunFolderError
 
-from .conftest import CONFIGS, run_mlp
+from .conftest import CONFIGS, run_mlp_process
 
 TINY = {
     "seed": 3,
@@ -46,7 +46,7 @@ def _run_json(config: dict, out) -> dict:
 def test_run_json_from_the_cli_records_the_command_and_environment(tmp_path):
     args = ["train", CONFIGS / "iris.yaml", "--out", "run", "--set", "train.epochs=2", "--quiet"]
     before = datetime.now(timezone.utc)
-    result = run_mlp(*args, cwd=tmp_path)
+    result = run_mlp_process(*args, cwd=tmp_path)  # a real process: the command is its sys.argv
     assert result.returncode == 0, result.stderr
     run = tmp_path / "run"
     record = json.loads((run / "run.json").read_text())

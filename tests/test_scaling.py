@@ -65,7 +65,8 @@ def test_robust_scaler_is_fitted_on_the_training_split_and_stored(tmp_path):
     (tmp_path / "c.yaml").write_text(
         "data: {dataset: wine, scale: robust, val_size: 0}\nmodel: {layers: [{units: 8}]}\ntrain: {epochs: 2}\n"
     )
-    from mlpcli.runner import prepare_data, train
+    from mlpcli.prepare import prepare_data
+    from mlpcli.runner import train
 
     train(tmp_path / "c.yaml", tmp_path / "run")
     with np.load(tmp_path / "run" / "weights.npz", allow_pickle=False) as weights:

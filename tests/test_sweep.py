@@ -3,14 +3,13 @@ import csv
 import json
 import math
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from mlpcli import runner, sweep
+from mlpcli.trained import load_weights
 from mlpcli.cli import cli
 from mlpcli.errors import ConfigError, MLPError, RunFolderError
 
@@ -131,7 +130,7 @@ def test_each_trial_is_a_run_folder_with_its_row_in_both_results_files(tmp_path)
         assert float(row["test.accuracy"]) == metrics["test"]["accuracy"]
         assert float(row["val.loss"]) == metrics["val"]["loss"] and float(row["seconds"]) > 0
         assert runner.evaluate(folder / "weights.npz")["accuracy"] == metrics["test"]["accuracy"]  # mlp eval works on it
-        config = runner.load(folder / "weights.npz").config
+        config = load_weights(folder / "weights.npz").config
         assert config["seed"] == int(row["seed"]) and config["train"]["optimizer"]["lr"] == float(row["train.optimizer.lr"])
 
 
@@ -208,7 +207,8 @@ def test_print_commands_prints_runnable_train_lines_and_runs_nothing(tmp_path):
     assert len(lines) == 2 and not (tmp_path / "s").exists()
     argv = shlex.split(lines[0])
     assert argv[:2] == ["mlp", "train"] and "train.epochs=3" in argv and "train.optimizer.lr=0.05" in argv
-    subprocess.run([sys.executable, "-m", "mlpcli", *argv[1:]], check=True, capture_output=True, timeout=120)
+    result = run_mlp(*argv[1:])  # what a shell runs for that line
+    assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "s" / "lr=0.05" / "metrics.json").read_text())
     assert metrics["epochs_run"] == 3
     # the sweep then collects that trial's results instead of training it again

@@ -10,7 +10,7 @@ import pytest
 
 import mlpcli
 from mlpcli import data, runner
-from mlpcli.artifacts import load_weights
+from mlpcli.trained import load_weights
 from mlpcli.errors import ConfigError, DataError, WeightsError
 from mlpcli.tabular import Encoder
 

@@ -98,7 +98,7 @@ def test_balanced_class_weight_raises_the_recall_of_the_minority_class(tmp_path)
     assert minority_recall(weighted) >= minority_recall(plain) + 0.15, (minority_recall(plain), minority_recall(weighted))
     # recorded as scikit-learn's weights n / (2 * count) on the training split
     counts = np.bincount(weighted.model.classes.searchsorted(
-        mlpcli.runner.prepare_data(weighted.model.config).splits["train"].y))
+        mlpcli.prepare.prepare_data(weighted.model.config).splits["train"].y))
     recorded = weighted.model.config["train"]["class_weight"]
     assert recorded == pytest.approx({"0": counts.sum() / (2 * counts[0]), "1": counts.sum() / (2 * counts[1])})
 
@@ -121,7 +121,7 @@ def test_an_all_zero_class_weight_is_refused_with_exit_2(tmp_path):
 def test_class_weights_resolving_to_all_zero_are_refused_before_the_run_folder(tmp_path, monkeypatch):
     # The config check sees only the mapping; the resolved weights (every class,
     # 'balanced' included) are checked again before the engine would refuse them.
-    monkeypatch.setattr(mlpcli.runner, "balanced_class_weight", lambda target, classes: {str(c): 0.0 for c in classes})
+    monkeypatch.setattr("mlpcli.builder.balanced_class_weight", lambda target, classes: {str(c): 0.0 for c in classes})
     with pytest.raises(ConfigError, match=r"train.class_weight: gives every class of the data \(0, 1, 2\) weight 0"):
         mlpcli.train(CONFIGS / "iris.yaml", tmp_path / "r", overrides=["train.class_weight=balanced"])
     assert not (tmp_path / "r").exists()
@@ -147,7 +147,7 @@ def test_label_smoothing_keeps_probabilities_off_0_and_1(tmp_path):
     def confidence(smoothing, name):
         result = mlpcli.train(CONFIGS / "iris.yaml", tmp_path / name,
                               overrides=["train.epochs=150", f"train.label_smoothing={smoothing}"])
-        X = mlpcli.runner.prepare_data(result.model.config).splits["test"].X
+        X = mlpcli.prepare.prepare_data(result.model.config).splits["test"].X
         return result.model.predict_proba(X).max(axis=1).mean(), result.metrics["test"]["accuracy"]
 
     sharp, accuracy = confidence(0.0, "sharp")

@@ -6,7 +6,8 @@ import pytest
 
 import mlpcli
 from mlpcli.errors import TrainingDiverged
-from mlpcli.runner import prepare_data, resolve_config
+from mlpcli.prepare import prepare_data
+from mlpcli.runner import resolve_config
 
 from .conftest import CONFIGS
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mlpcli
-from mlpcli.artifacts import load_weights, save_weights
+from mlpcli.trained import load_weights, save_weights
 
 from .conftest import CONFIGS, run_mlp
 

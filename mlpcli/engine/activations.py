@@ -2,14 +2,8 @@
 
 Definitions and defaults follow PyTorch (leaky_relu slope 0.01, elu alpha 1,
 selu's fixed constants, gelu in its exact erf form, softplus beta 1 and
-threshold 20). A layer caches only what its backward needs, and works in
-place on the pre-activation it is given (the Dense layer below it keeps its
-input, not its output, so nothing else holds that array) and on the gradient
-it is given (the layer above made it for this backward alone).
-
-``keeps_output`` says whether backward reads the forward's output array: a
-dropout layer above may then not scale that array in place. ReLU keeps its
-output only for its sign, which scaling by a dropout mask (>= 0) preserves.
+threshold 20). A layer caches only what its backward needs; forward and
+backward return new arrays and leave the ones they are given alone.
 """
 from __future__ import annotations
 
@@ -18,14 +12,12 @@ import math
 import numpy as np
 
 from .registry import lookup
-from .scratch import Scratch, zeros_row
 
 
 class Activation:
     """Base class: no parameters, forward(x, training) -> a, backward(da) -> dx."""
 
     name = ""
-    keeps_output = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -44,20 +36,12 @@ class Identity(Activation):
 class ReLU(Activation):
     name = "relu"
 
-    def __init__(self):
-        self.scratch = Scratch()
-        self._positive = None
-
     def forward(self, x, training=False):
-        self.a = np.maximum(x, zeros_row(x.shape[-1], x.dtype), out=x)
+        self.a = np.maximum(x, 0)
         return self.a
 
     def backward(self, grad):
-        positive = self._positive
-        if positive is None or positive.shape != grad.shape:
-            positive = self._positive = self.scratch.get("positive", grad.shape, bool)
-        np.greater(self.a, 0, out=positive)
-        return np.multiply(grad, positive, out=grad)
+        return grad * (self.a > 0)
 
 
 class LeakyReLU(Activation):
@@ -76,37 +60,24 @@ class LeakyReLU(Activation):
 
 class Tanh(Activation):
     name = "tanh"
-    keeps_output = True
-
-    def __init__(self):
-        self.scratch = Scratch()
 
     def forward(self, x, training=False):
-        self.a = np.tanh(x, out=x)
+        self.a = np.tanh(x)
         return self.a
 
     def backward(self, grad):
-        slope = np.multiply(self.a, self.a, out=self.scratch.get("slope", grad.shape, grad.dtype))
-        np.subtract(1, slope, out=slope)
-        return np.multiply(grad, slope, out=grad)
+        return grad * (1 - self.a * self.a)
 
 
 class Sigmoid(Activation):
     name = "sigmoid"
-    keeps_output = True
-
-    def __init__(self):
-        self.scratch = Scratch()
 
     def forward(self, x, training=False):
-        # 0.5 * (1 + tanh(x / 2)) is the logistic function without overflow in exp.
-        self.a = sigmoid(x, out=x)
+        self.a = sigmoid(x)
         return self.a
 
     def backward(self, grad):
-        slope = np.subtract(1, self.a, out=self.scratch.get("slope", grad.shape, grad.dtype))
-        slope *= self.a
-        return np.multiply(grad, slope, out=grad)
+        return grad * (self.a * (1 - self.a))
 
 
 class ELU(Activation):
@@ -127,7 +98,7 @@ class ELU(Activation):
         return np.where(positive, x * scale, np.expm1(negative) * scaled_alpha)
 
     def backward(self, grad):
-        return np.multiply(grad, self.slope, out=grad)
+        return grad * self.slope
 
 
 class SELU(ELU):
@@ -147,14 +118,14 @@ class SiLU(Activation):
     name = "silu"
 
     def forward(self, x, training=False):
-        s = _logistic(x)
+        s = sigmoid(x)
         if training:
             # d/dx x s(x) = s (1 + x (1 - s))
             self.slope = s * (1 + x * (1 - s))
-        return np.multiply(x, s, out=s)
+        return x * s
 
     def backward(self, grad):
-        return np.multiply(grad, self.slope, out=grad)
+        return grad * self.slope
 
 
 class Softplus(Activation):
@@ -173,17 +144,16 @@ class Softplus(Activation):
         bx = x * np.asarray(self.beta, x.dtype)
         linear = bx > self.threshold
         if training:
-            self.slope = np.where(linear, np.asarray(1, x.dtype), _logistic(bx))
+            self.slope = np.where(linear, np.asarray(1, x.dtype), sigmoid(bx))
         # logaddexp(0, bx) = log(1 + exp(bx)) without overflow.
         return np.where(linear, x, np.logaddexp(0, bx) * np.asarray(1 / self.beta, x.dtype))
 
     def backward(self, grad):
-        return np.multiply(grad, self.slope, out=grad)
+        return grad * self.slope
 
 
 class GELU(Activation):
-    """x * Phi(x) (exact, through a vectorised erf; its training path reuses
-    its arrays like ReLU's); approximate='tanh' gives PyTorch's tanh form."""
+    """x * Phi(x) (exact, through a vectorised erf); approximate='tanh' gives PyTorch's tanh form."""
 
     name = "gelu"
 
@@ -191,18 +161,14 @@ class GELU(Activation):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-        self.scratch = Scratch()
 
     def forward(self, x, training=False):
         self.x = x
         if self.approximate == "tanh":
             self.t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
             return 0.5 * x * (1 + self.t)
-        if not training:
-            cdf = normal_cdf(x)
-            return np.multiply(x, cdf, out=cdf)
-        self.cdf = normal_cdf(x, out=self.scratch.get("cdf", x.shape, x.dtype), scratch=self.scratch)
-        return np.multiply(x, self.cdf, out=self.scratch.get("out", x.shape, x.dtype))
+        self.cdf = normal_cdf(x)
+        return x * self.cdf
 
     def backward(self, grad):
         x = self.x
@@ -210,13 +176,7 @@ class GELU(Activation):
             du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return grad * (0.5 * (1 + self.t) + 0.5 * x * (1 - self.t * self.t) * du)
         # d/dx x Phi(x) = Phi(x) + x phi(x)
-        slope = np.multiply(x, x, out=self.scratch.get("slope", x.shape, x.dtype))
-        slope *= -0.5
-        np.exp(slope, out=slope)
-        slope *= 1 / math.sqrt(2 * math.pi)
-        slope *= x
-        slope += self.cdf
-        return np.multiply(grad, slope, out=grad)
+        return grad * (self.cdf + x * np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)))
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -242,75 +202,39 @@ _ERF_THRESHOLD = 0.46875
 _ONE_OVER_SQRT_PI = 5.6418958354775628695e-1
 
 
-def _ratio(num, den, z, out, work):
-    """CALERF's evaluation order, into ``out`` (``work`` holds the denominator):
+def _ratio(num, den, z):
+    """CALERF's evaluation order:
     (((num[-1] z + num[0]) z + num[1]) ... + num[-2]) / ((((z + den[0]) z ...) + den[-1])."""
-    np.multiply(z, num[-1], out=out)
-    np.copyto(work, z)
+    top, bottom = z * num[-1], z
     for a, b in zip(num[:-2], den[:-1]):
-        out += a
-        out *= z
-        work += b
-        work *= z
-    out += num[-2]
-    work += den[-1]
-    out /= work
-    return out
+        top = (top + a) * z
+        bottom = (bottom + b) * z
+    return (top + num[-2]) / (bottom + den[-1])
 
 
-class _Work:
-    """Temporaries of one shape for the erf kernels, from a Scratch: every pass
-    runs in place, since on small arrays a fresh temporary (page faults) costs
-    more than the arithmetic."""
-
-    def __init__(self, shape, dtype, scratch: Scratch | None):
-        self.shape, self.dtype, self.scratch = shape, dtype, scratch
-
-    def __call__(self, name, dtype=None):
-        if self.scratch is None:
-            return np.empty(self.shape, dtype or self.dtype)
-        return self.scratch.get(f"erf.{name}", self.shape, dtype or self.dtype)
+def _erf_small(x):
+    """erf(x) for |x| <= 0.46875 (larger values are clipped to that range)."""
+    t = np.clip(x, -_ERF_THRESHOLD, _ERF_THRESHOLD)
+    return _ratio(_ERF_A, _ERF_B, t * t) * t
 
 
-def _erf_small(x, out, work):
-    """erf(x) into ``out`` for |x| <= 0.46875 (larger values are clipped to that range)."""
-    t = np.clip(x, -_ERF_THRESHOLD, _ERF_THRESHOLD, out=work("a"))
-    _ratio(_ERF_A, _ERF_B, np.multiply(t, t, out=work("b")), out, work("c"))
-    out *= t
-    return out
+def _erfc_tail(y):
+    """erfc(y) for y >= 0.46875 (smaller values are clipped to it).
 
-
-def _erfc_tail(y, out, work):
-    """erfc(y) into ``out`` for y >= 0.46875 (smaller values are clipped to it); y is overwritten.
-
-    Every element goes through the same passes and np.copyto picks a branch:
-    boolean indexing would cost more than the arithmetic."""
-    np.clip(y, _ERF_THRESHOLD, 26.543, out=y)  # erfc underflows to 0 beyond (Cody's XBIG); inf would give inf - inf below
-    _ratio(_ERF_C, _ERF_D, np.minimum(y, 4.0, out=work("a")), out, work("b"))
-    far = np.greater(y, 4.0, out=work("far", bool))
+    Every element goes through both branches and np.where picks one: boolean
+    indexing would cost more than the arithmetic."""
+    y = np.clip(y, _ERF_THRESHOLD, 26.543)  # erfc underflows to 0 beyond (Cody's XBIG); inf would give inf - inf below
+    out = _ratio(_ERF_C, _ERF_D, np.minimum(y, 4.0))
+    far = y > 4.0
     if far.any():
-        z = np.maximum(y, 4.0, out=work("a"))
-        z *= z
-        np.reciprocal(z, out=z)
-        tail = _ratio(_ERF_P, _ERF_Q, z, work("c"), work("b"))
-        tail *= z
-        np.subtract(_ONE_OVER_SQRT_PI, tail, out=tail)
-        tail /= y
-        np.copyto(out, tail, where=far)
+        z = np.maximum(y, 4.0)
+        z = 1 / (z * z)
+        out = np.where(far, (_ONE_OVER_SQRT_PI - _ratio(_ERF_P, _ERF_Q, z) * z) / y, out)
     # exp(-y^2) as exp(-r^2) exp(-(y - r)(y + r)) with r = y rounded down to
     # 1/16: r^2 is exact, so the large exponent carries no rounding error.
-    r = np.multiply(y, 16, out=work("a"))
-    np.trunc(r, out=r)
-    r /= 16
-    diff = np.subtract(y, r, out=work("b"))
-    diff *= np.add(y, r, out=work("c"))
-    np.negative(diff, out=diff)
+    r = np.trunc(y * 16) / 16
     with np.errstate(under="ignore"):
-        out *= np.exp(diff, out=diff)
-        np.multiply(r, r, out=r)
-        np.negative(r, out=r)
-        out *= np.exp(r, out=r)
-    return out
+        return out * np.exp(-((y - r) * (y + r))) * np.exp(-(r * r))
 
 
 def _float_array(x):
@@ -318,60 +242,40 @@ def _float_array(x):
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
 
 
-def erf(x, out=None, scratch: Scratch | None = None):
+def erf(x):
     """The error function, elementwise and vectorised (NumPy has none): Cody's
-    rational approximations, within a few ulp of libm's erf in float64.
-    Temporaries come from ``scratch`` when given (allocation-free when reused)."""
+    rational approximations, within a few ulp of libm's erf in float64."""
     x = _float_array(x)
-    work = _Work(x.shape, x.dtype, scratch)
-    out = _erf_small(x, np.empty_like(x) if out is None else out, work)
-    y = np.abs(x, out=work("y"))
-    tail = np.greater(y, _ERF_THRESHOLD, out=work("tail", bool))
+    out = _erf_small(x)
+    tail = np.abs(x) > _ERF_THRESHOLD
     if tail.any():
-        rest = _erfc_tail(y, work("rest"), work)
-        np.subtract(1, rest, out=rest)
-        np.copyto(out, np.copysign(rest, x, out=rest), where=tail)
+        out = np.where(tail, np.copysign(1 - _erfc_tail(np.abs(x)), x), out)
     return out
 
 
-def normal_cdf(x, out=None, scratch: Scratch | None = None):
+def normal_cdf(x):
     """Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF. Beyond the
     central range it is computed from erfc: erfc(|z|) / 2 in the lower tail,
     which keeps its relative precision where 1 + erf would cancel to zero."""
-    x = _float_array(x)
-    work = _Work(x.shape, x.dtype, scratch)
-    z = np.multiply(x, 1 / math.sqrt(2), out=work("z"))
-    out = _erf_small(z, np.empty_like(x) if out is None else out, work)
-    out += 1
-    out *= 0.5
-    y = np.abs(z, out=work("y"))
-    tail = np.greater(y, _ERF_THRESHOLD, out=work("tail", bool))
+    z = _float_array(x) * (1 / math.sqrt(2))
+    out = (_erf_small(z) + 1) * 0.5
+    tail = np.abs(z) > _ERF_THRESHOLD
     if tail.any():
-        half_erfc = _erfc_tail(y, work("rest"), work)
-        half_erfc *= 0.5
-        upper = np.greater(z, 0, out=work("upper", bool))
-        np.subtract(1, half_erfc, out=half_erfc, where=upper)
-        np.copyto(out, half_erfc, where=tail)
+        half_erfc = _erfc_tail(np.abs(z)) * 0.5
+        out = np.where(tail, np.where(z > 0, 1 - half_erfc, half_erfc), out)
     return out
 
 
-def sigmoid(x, out=None):
-    """Numerically stable logistic function."""
-    out = np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
+def sigmoid(x):
+    """The logistic function 1 / (1 + exp(-x)), the one every part of mlpcli uses.
 
-
-@np.errstate(over="ignore")
-def _logistic(x):
-    """1 / (1 + exp(-x)), as PyTorch computes it: relatively exact in the lower
-    tail, where sigmoid's 0.5 (1 + tanh(x / 2)) cancels (exp(-x) = inf gives 0)."""
-    out = np.negative(x)
-    np.exp(out, out=out)
-    out += 1
-    return np.reciprocal(out, out=out)
+    It is computed from e = exp(-|x|) <= 1, as 1 / (1 + e) for x >= 0 and
+    e / (1 + e) below: nothing overflows, and the lower tail keeps its relative
+    precision down to the smallest subnormal (the form 0.5 (1 + tanh(x / 2))
+    cancels there: in float32 it gives 2.98e-8 for sigmoid(-18) = 1.52e-8, and
+    exactly 0 from x = -20 down)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {

@@ -48,6 +48,12 @@ def pytorch(rng, shape, dtype):
     return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
 
+def pytorch_bias(rng, fan_in, n_out, dtype):
+    """nn.Linear's bias: n_out draws from U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    limit = 1 / math.sqrt(fan_in)
+    return rng.uniform(-limit, limit, size=n_out).astype(dtype)
+
+
 INITIALIZERS = {
     fn.__name__: fn
     for fn in (he_normal, he_uniform, glorot_normal, glorot_uniform, lecun_normal, lecun_uniform, pytorch)
@@ -55,7 +61,7 @@ INITIALIZERS = {
 
 # Initialisers that also draw the biases: name -> fill(rng, fan_in, n_out, dtype).
 BIAS_INITIALIZERS = {
-    "pytorch": lambda rng, fan_in, n_out, dtype: pytorch(rng, (fan_in, n_out), dtype)[0],
+    "pytorch": pytorch_bias,
 }
 
 # 'auto': Glorot uniform, the default of Keras's Dense and (with its logistic

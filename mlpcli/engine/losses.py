@@ -29,18 +29,6 @@ import math
 import numpy as np
 
 from .activations import sigmoid
-from .scratch import Scratch
-
-
-def _rows(n: int) -> np.ndarray:
-    """0, 1, ..., n-1 for picking each row's target class, cached."""
-    global _ROWS
-    if len(_ROWS) < n:
-        _ROWS = np.arange(max(n, 2 * len(_ROWS)))
-    return _ROWS[:n]
-
-
-_ROWS = np.arange(0)
 
 
 def _class_weight(class_weight) -> np.ndarray | None:
@@ -76,8 +64,6 @@ class SoftmaxCrossEntropy(_ClassHead):
         self.class_weight = _class_weight(class_weight)
         self.label_smoothing = _smoothing(label_smoothing)
         self.plain = self.class_weight is None and self.label_smoothing == 0
-        self.scratch = Scratch()
-        self._shape = None
 
     def output(self, z):
         """Class probabilities (n, k)."""
@@ -87,21 +73,16 @@ class SoftmaxCrossEntropy(_ClassHead):
 
     def forward(self, z, y) -> float:
         n = len(y)
-        if z.shape != self._shape or z.dtype != self._p.dtype:
-            self._bind(z.shape, z.dtype)
+        self.rows, self.y = np.arange(n), y
         # -log softmax(z)[y] = log(sum(exp(z - max))) - (z[y] - max), without overflow.
-        shifted = np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True, out=self._max), out=self._p)
-        # Flat positions of each row's target class (one fancy index, not two).
-        self.targets = np.add(self._row_starts, y)
+        shifted = z - z.max(axis=1, keepdims=True)
         if not self.plain:
             return self._forward_weighted(shifted, y)
-        target = shifted.ravel()[self.targets]
-        p = np.exp(shifted, out=shifted)
-        total = np.add.reduce(p, axis=1, keepdims=True, out=self._total)
-        p /= total
+        p = np.exp(shifted)
+        total = p.sum(axis=1)
+        p /= total[:, None]
         self.p = p
-        per_sample = np.log(total[:, 0])
-        per_sample -= target
+        per_sample = np.log(total) - shifted[self.rows, y]
         return math.fsum(per_sample.tolist()) / max(n, 1)
 
     def _forward_weighted(self, shifted, y) -> float:
@@ -113,30 +94,19 @@ class SoftmaxCrossEntropy(_ClassHead):
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         a = np.empty_like(shifted)
         a[...] = (e / k) * w
-        a.ravel()[self.targets] += (1 - e) * w[y]
+        a[self.rows, y] += (1 - e) * w[y]
         self.denominator = float(w[y].sum()) or 1.0
         self.a = a
-        self.p = np.exp(log_p, out=shifted)
+        self.p = np.exp(log_p)
         return -math.fsum((a * log_p).ravel().tolist()) / self.denominator
 
-    def _bind(self, shape, dtype) -> None:
-        """Arrays for batches of this shape (the same ones every step)."""
-        n, k = shape
-        get = self.scratch.get
-        self._max, self._total = get("max", (n, 1), dtype), get("total", (n, 1), dtype)
-        self._p = get("p", shape, dtype)
-        self._row_starts = np.multiply(_rows(n), k, out=get("row_starts", (n,), np.intp))
-        self._shape = shape
-
     def backward(self):
-        """(p - onehot(y)) / n, in place of p; with options, (p sum_c a_c - a) / sum w[y]."""
+        """(p - onehot(y)) / n; with options, (p sum_c a_c - a) / sum w[y]."""
         grad = self.p
         if not self.plain:
-            grad *= self.a.sum(axis=1, keepdims=True)
-            grad -= self.a
-            grad *= grad.dtype.type(1 / self.denominator)
+            grad = (grad * self.a.sum(axis=1, keepdims=True) - self.a) * grad.dtype.type(1 / self.denominator)
             return grad
-        grad.ravel()[self.targets] -= 1  # p is contiguous (scratch rows): ravel is a view
+        grad[self.rows, self.y] -= 1  # p is this step's own array
         grad *= grad.dtype.type(1 / len(grad))
         return grad
 
@@ -158,7 +128,7 @@ class SigmoidBinaryCrossEntropy(_ClassHead):
     def output(self, z):
         """One output: class probabilities (n, 2), [1 - p, p]. k outputs: (n, k) label probabilities."""
         if z.shape[1] > 1:
-            return sigmoid(z, out=np.empty_like(z))
+            return sigmoid(z)
         p = sigmoid(z[:, 0])
         return np.stack([1 - p, p], axis=1)
 
@@ -180,7 +150,7 @@ class SigmoidBinaryCrossEntropy(_ClassHead):
         return float(np.dot(w, per_value[:, 0]) / total)
 
     def backward(self):
-        grad = sigmoid(self.z, out=np.empty_like(self.z))
+        grad = sigmoid(self.z)
         grad -= self.t
         grad *= self.scale
         return grad
@@ -254,6 +224,3 @@ LOSSES = {
     cls.name: cls
     for cls in (SoftmaxCrossEntropy, SigmoidBinaryCrossEntropy, MeanSquaredError, MeanAbsoluteError, Huber)
 }
-# Which losses fit which output: class indices, 0/1 label columns, or values.
-CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
-REGRESSION_LOSSES = ("mse", "mae", "huber")

@@ -60,6 +60,8 @@ class MLP:
         self.head = LOSSES[loss](**(loss_options or {}))
         if loss == "cross_entropy" and n_outputs < 2:
             raise ValueError(f"cross_entropy needs two or more outputs, got n_outputs={n_outputs}")
+        # Columns of the head's output, as the head gives them (a single sigmoid unit gives 2 probabilities).
+        self.head_width = self.head.output(np.zeros((0, n_outputs), self.dtype)).shape[1]
         self.layers: list = []
         self.dense: list[Dense] = []
         self.norms: list = []
@@ -76,8 +78,7 @@ class MLP:
                 activation = get_activation(spec.activation, **spec.activation_options)
                 self.layers.append(activation)
                 if spec.dropout > 0:
-                    # In place unless the activation's backward reads its own output.
-                    self.layers.append(Dropout(spec.dropout, rng, inplace=not activation.keeps_output))
+                    self.layers.append(Dropout(spec.dropout, rng))
             width = spec.units
         self._allocate()
 
@@ -123,11 +124,6 @@ class MLP:
         return any(isinstance(norm, BatchNorm) for norm in self.norms)
 
     @property
-    def head_width(self) -> int:
-        """Columns of the head's output: 2 probabilities for a single sigmoid output."""
-        return 2 if self.head.name == "binary_cross_entropy" and self.n_outputs == 1 else self.n_outputs
-
-    @property
     def n_params(self) -> int:
         return self.params.size
 
@@ -150,10 +146,7 @@ class MLP:
                 layer.set_rng(rng)
 
     def forward(self, x, training=False):
-        """x (n, n_inputs) -> z (n, n_outputs), the output layer before its activation.
-
-        In training mode z (like every intermediate array) lives in memory the
-        layers reuse, valid until the next training-mode pass."""
+        """x (n, n_inputs) -> z (n, n_outputs), the output layer before its activation."""
         for layer in self.layers:
             x = layer.forward(x, training)
         return x

@@ -10,17 +10,14 @@ the running estimates ``norm.{i}.running_mean`` / ``norm.{i}.running_var``
 towards the batch mean and the *unbiased* batch variance; at evaluation it
 uses the running estimates alone. LayerNorm follows nn.LayerNorm over the
 units (eps 1e-5): each row by its own mean and biased variance, the same in
-training and evaluation.
-
-Like the activations, a norm layer works in place on the Dense output it is
-given (nothing else keeps that array); in training its output and gradient
-arrays are reused from step to step (Scratch).
+training and evaluation. Sums over rows and units are products with a vector
+of ones (``ones``: BLAS).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .scratch import Scratch, ones
+from .layers import ones
 
 
 class _Norm:
@@ -31,7 +28,6 @@ class _Norm:
     def __init__(self, n: int, name: str, eps: float = 1e-5):
         self.n, self.name, self.eps = n, name, float(eps)
         self.shapes = {f"{name}.weight": (n,), f"{name}.bias": (n,)}
-        self.scratch = Scratch()
 
     def bind(self, params: dict, grads: dict) -> None:
         self.gamma, self.beta = params[f"{self.name}.weight"], params[f"{self.name}.bias"]
@@ -45,20 +41,11 @@ class _Norm:
         self.gamma[...] = 1
         self.beta[...] = 0
 
-    def _affine(self, xhat, training):
-        """gamma * xhat + beta, into a reused array while training."""
-        out = self.scratch.get("out", xhat.shape, xhat.dtype) if training else xhat
-        np.multiply(xhat, self.gamma, out=out)
-        out += self.beta
-        return out
-
     def _param_grads(self, grad):
-        """d gamma = sum over rows of grad * xhat, d beta = sum of grad (column sums by BLAS)."""
+        """d gamma = sum over rows of grad * xhat, d beta = sum of grad."""
         row_ones = ones(len(grad), grad.dtype)
         np.matmul(row_ones, grad, out=self.dbeta)
-        product = np.multiply(grad, self.xhat, out=self.scratch.get("product", grad.shape, grad.dtype))
-        np.matmul(row_ones, product, out=self.dgamma)
-        return product
+        np.matmul(row_ones, grad * self.xhat, out=self.dgamma)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.n})"
@@ -83,38 +70,28 @@ class BatchNorm(_Norm):
 
     def forward(self, x, training=False):
         if not training:
-            scale = self.gamma / np.sqrt(self.running_var + self.eps)
-            x -= self.running_mean
-            x *= scale
-            x += self.beta
-            return x
+            return (x - self.running_mean) * (self.gamma / np.sqrt(self.running_var + self.eps)) + self.beta
         rows = len(x)
         if rows < 2:
             raise ValueError(f"batch norm needs at least 2 rows per training batch, got {rows}")
         row_ones = ones(rows, x.dtype)
         mean = np.matmul(row_ones, x) / rows
-        xc = np.subtract(x, mean, out=x)
-        square = np.multiply(xc, xc, out=self.scratch.get("product", x.shape, x.dtype))
-        var = np.matmul(row_ones, square) / rows  # biased, as used to normalise
+        xc = x - mean
+        var = np.matmul(row_ones, xc * xc) / rows  # biased, as used to normalise
         self.inv_std = 1 / np.sqrt(var + self.eps)
-        self.xhat = np.multiply(xc, self.inv_std, out=xc)
+        self.xhat = xc * self.inv_std
         m = self.momentum
         self.running_mean *= 1 - m
         self.running_mean += m * mean
         self.running_var *= 1 - m
         self.running_var += (m * rows / (rows - 1)) * var  # unbiased, as PyTorch keeps it
-        return self._affine(self.xhat, training)
+        return self.xhat * self.gamma + self.beta
 
     def backward(self, grad):
         """dx = gamma / (n sqrt(var + eps)) * (n g - sum g - xhat sum(g xhat))."""
         rows = len(grad)
-        product = self._param_grads(grad)
-        np.multiply(self.xhat, self.dgamma, out=product)
-        grad *= rows
-        grad -= self.dbeta
-        grad -= product
-        grad *= self.gamma * self.inv_std / rows
-        return grad
+        self._param_grads(grad)
+        return (grad * rows - self.dbeta - self.xhat * self.dgamma) * (self.gamma * self.inv_std / rows)
 
 
 class LayerNorm(_Norm):
@@ -122,28 +99,21 @@ class LayerNorm(_Norm):
 
     def forward(self, x, training=False):
         unit_ones = ones(self.n, x.dtype)
-        mean = np.matmul(x, unit_ones) / self.n
-        xc = np.subtract(x, mean[:, None], out=x)
-        square = np.multiply(xc, xc, out=self.scratch.get("product", x.shape, x.dtype) if training else None)
-        inv_std = 1 / np.sqrt(np.matmul(square, unit_ones) / self.n + self.eps)
-        xhat = np.multiply(xc, inv_std[:, None], out=xc)
+        xc = x - (np.matmul(x, unit_ones) / self.n)[:, None]
+        inv_std = 1 / np.sqrt(np.matmul(xc * xc, unit_ones) / self.n + self.eps)
+        xhat = xc * inv_std[:, None]
         if training:
             self.xhat, self.inv_std = xhat, inv_std
-        return self._affine(xhat, training)
+        return xhat * self.gamma + self.beta
 
     def backward(self, grad):
         """dx = inv_std * (d - mean_row(d) - xhat mean_row(d xhat)), d = g gamma."""
-        product = self._param_grads(grad)
-        grad *= self.gamma  # d, the gradient of xhat
-        np.multiply(grad, self.xhat, out=product)
+        self._param_grads(grad)
+        d = grad * self.gamma  # the gradient of xhat
         unit_ones = ones(self.n, grad.dtype)
-        mean_d = np.matmul(grad, unit_ones) / self.n
-        mean_dx = np.matmul(product, unit_ones) / self.n
-        np.multiply(self.xhat, mean_dx[:, None], out=product)
-        grad -= mean_d[:, None]
-        grad -= product
-        grad *= self.inv_std[:, None]
-        return grad
+        mean_d = np.matmul(d, unit_ones) / self.n
+        mean_dx = np.matmul(d * self.xhat, unit_ones) / self.n
+        return (d - mean_d[:, None] - self.xhat * mean_dx[:, None]) * self.inv_std[:, None]
 
 
 NORMALIZATIONS = {"batch_norm": BatchNorm, "layer_norm": LayerNorm}

@@ -1,0 +1,61 @@
+"""The config: schema (schema.py, optimization.py), safe YAML (loading.py),
+--set overrides (overrides.py) and the messages of a config that does not
+validate (messages.py); the names the rest of mlpcli uses.
+
+A config error is one ConfigError naming each key's full path
+(``model.layers[1].dropout``) and line, with a "did you mean" for a misspelt
+key or name.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from .base import type_name
+from .loading import parse_yaml, read_text, read_yaml
+from .messages import explain
+from .optimization import OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS
+from .overrides import apply_overrides, override_path
+from .schema import Config
+from .tasks import MAXIMISED, TASK_METRICS, monitor_problem, monitored, monitors, task_problem
+
+__all__ = [
+    "MAXIMISED", "OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "STDIN", "TASK_METRICS", "Config",
+    "apply_overrides", "load_config", "monitor_problem", "monitored", "monitors", "parse_config",
+    "parse_yaml", "read_yaml", "task_problem",
+]
+
+STDIN = "-"  # the config path that reads the config from standard input
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read, override and validate a config file (``-``: standard input); an
+    error names each key's line in the file, or (--set) for a key an override set."""
+    if str(path) == STDIN:
+        text, source = sys.stdin.read(), "<stdin>"
+    else:
+        text, source = read_text(Path(path)), str(path)
+    raw, lines = parse_yaml(text, source)
+    if raw is None:
+        raw = {}
+    raw = apply_overrides(raw, overrides, source=source)
+    overridden = [override_path(item) for item in overrides]
+    return parse_config(raw, source=source, lines=lines, overridden=overridden)
+
+
+def parse_config(raw: Any, source: str = "config", lines: dict | None = None, overridden=()) -> Config:
+    """Validate plain data against the schema; one ConfigError listing every
+    problem, each at its line in ``source`` (``lines``, from parse_yaml) or as
+    set by an override (``overridden``: key paths)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: expected a mapping of keys ({', '.join(Config.model_fields)}), got {type_name(raw)}"
+        )
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(explain(exc, source, lines or {}, overridden)) from None
