@@ -584,6 +584,23 @@ def check_range(X, dtype, source: str) -> None:
             )
 
 
+def check_scaler(scaler, dtype, kind: str, source: str) -> None:
+    """Refuse a fitted scaling whose offset or scale (a column's range, say
+    6e38) is beyond the model dtype's range: cast, it would be infinite."""
+    if scaler is None:
+        return
+    limit = float(np.finfo(dtype).max)
+    for what, values in zip(("offset", "scale"), scaler):
+        beyond = np.flatnonzero(np.abs(values) > limit)
+        if len(beyond):
+            j = beyond[0]
+            raise DataError(
+                f"{source}: column {j + 1} of {len(values)} needs a data.scale: {kind} {what} of {values[j]:.3g}, "
+                f"beyond the range of {np.dtype(dtype)} (up to {limit:.3g}), the model's dtype; rescale that "
+                "column, or train with model.dtype: float64"
+            )
+
+
 def infer_task(y: np.ndarray) -> str:
     """Floating-point targets are regression; several columns of 0/1 integers or
     booleans are labels (multilabel); other integers, booleans and strings are

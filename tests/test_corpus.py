@@ -165,6 +165,8 @@ MANIFEST = [
      "bytes labels (dtype S) that do not decode"),
     ("data/train_x_float32_overflow_npz.yaml", "train", "x_float32_overflow.npz: column 2 of 4 holds",
      "a feature of about 1e300 for a float32 model"),
+    ("data/train_x_float32_range_npz.yaml", "train", "column 1 of 4 needs a data.scale: minmax scale of 6e+38",
+     "features of +-3e38, each within float32, whose range is not: six RuntimeWarnings and an unnamed input before"),
     ("data/train_missing_target_file.yaml", "train", "missing_y.npy: no such file", "data.target names no file"),
     # ---- data, through mlp predict / mlp eval --data (weights/valid.npz takes 4 features)
     ("data/predict_wrong_width.npy", "predict-input", "has 3 features; the model expects 4", "3 columns for 4"),

@@ -214,3 +214,12 @@ def test_features_beyond_float32_are_refused_naming_the_column():
         data.check_range(X, np.float32, "x.npy")
     data.check_range(X, np.float64, "x.npy")
     data.check_range(np.array([[np.inf, 1.0]]), np.float32, "x")  # non-finite values are another check's
+
+
+def test_a_scaling_beyond_float32_is_refused_naming_the_column():
+    X = np.array([[1.0, 3e38], [2.0, -3e38], [3.0, 0.0]])
+    data.check_range(X, np.float32, "x.npz")  # every value fits float32 ...
+    with pytest.raises(DataError, match=r"^x\.npz: column 2 of 2 needs a data\.scale: minmax scale of 6e\+38"):
+        data.check_scaler(data.fit_scaler("minmax", X), np.float32, "minmax", "x.npz")  # ... its range does not
+    data.check_scaler(data.fit_scaler("minmax", X), np.float64, "minmax", "x.npz")
+    data.check_scaler(data.fit_scaler("standard", X), np.float32, "standard", "x.npz")

@@ -215,6 +215,7 @@ def data_files() -> dict[str, bytes]:
         "x_structured.npz": npz({"X": np.rec.fromarrays(X.T, names="a,b,c,d"), "y": y}),
         "y_bytes_not_utf8.npz": npz({"X": X, "y": np.array([b"yes\xff", b"no"])[y]}),
         "x_float32_overflow.npz": npz({"X": np.where(np.arange(4) == 1, X * 1e300, X), "y": y}),
+        "x_float32_range.npz": npz({"X": np.where(np.arange(4) == 0, np.sign(X) * 3e38, X), "y": y}),
         "predict_structured.npz": npz({"X": np.rec.fromarrays(X.T, names="a,b,c,d")}),
         "predict_float32_overflow.npy": npy(np.where(np.arange(4) == 2, X * 1e39, X)),
         "eval_wrong_width.csv": "".join(f"{a},{b},{t}\n" for (a, b, _, _), t in zip(X.tolist(), y.tolist())).encode(),
