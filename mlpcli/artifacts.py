@@ -55,6 +55,28 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
     return path
 
 
+# atomic_write's temporary names: "." + the file's name + "." + mkstemp's 8 random characters + ".tmp"
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[str]:
+    """Delete the temporary files a killed atomic_write left in a folder being
+    reused (only names of exactly that pattern); returns the names removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -254,6 +276,7 @@ def new_run_dir(out: str | None, config_dir: str | None, config_name: str, overw
             )
         for name in held:  # --overwrite: never leave old results beside a new run's
             (path / name).unlink()
+        remove_stale_temporaries(path)  # a reused folder: what a killed writer left
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{_safe_name(config_name)}-{stamp}"

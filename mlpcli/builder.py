@@ -165,6 +165,7 @@ def _new_model(config: dict, prepared: PreparedData, rngs: dict) -> TrainedModel
         offset, scale = (a.copy() for a in scaler)
         offset[encoder.one_hot()], scale[encoder.one_hot()] = 0.0, 1.0
         scaler = offset, scale
+    data.check_scaler(scaler, network.dtype, config["data"]["scale"], config["data"]["dataset"])
     if scaler is not None:
         scaler = tuple(a.astype(network.dtype) for a in scaler)
     return TrainedModel(network, prepared.task, classes, scaler, config, encoder=encoder)

@@ -106,6 +106,7 @@ def load_dataset(
             kwargs["return_X_y"] = True
         else:
             kwargs.setdefault("random_state", random_state)
+            check_generator_size(dataset, options)
         try:
             X, y = fn(**kwargs)
         except (TypeError, ValueError) as exc:
@@ -115,6 +116,65 @@ def load_dataset(
     X, y = np.asarray(X), _squeeze_column(np.asarray(y))
     check_xy(X, y, dataset)
     return X, y
+
+
+# Bytes a generated data set holds per value: float64 X and y, a split copy, the model's cast.
+_BYTES_PER_VALUE = 3 * 8
+
+
+def check_generator_size(dataset: str, options: dict) -> None:
+    """Refuse generator options whose data cannot fit in the memory available
+    now (n_samples: 1e12 is a typo, not a data set), before generating it."""
+    params = inspect.signature(_sklearn_function(dataset)).parameters
+
+    def option(name):
+        value = options.get(name, params[name].default if name in params else None)
+        return value
+
+    def count(value):  # n_samples may be a sequence: samples per class or per centre
+        if isinstance(value, (list, tuple)):
+            return sum(count(v) for v in value)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+    n_samples = count(option("n_samples"))
+    width = count(option("n_features")) or 2  # moons and circles: two features
+    width += count(option("n_classes")) if dataset == "multilabel" else count(option("n_targets")) or 1
+    needed = n_samples * width * _BYTES_PER_VALUE
+    available = available_memory()
+    if available is None or needed <= available:
+        return
+    features = f" x {count(option('n_features')):,.0f} features" if "n_features" in params else ""
+    raise DataError(
+        f"data.options.n_samples: {n_samples:,.0f} samples{features} need about {_size(needed)} to generate "
+        f"and train on, more than the {_size(available)} of memory available; lower data.options.n_samples"
+        + (" or data.options.n_features" if "n_features" in params else "")
+    )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux's MemAvailable,
+    else the physical memory), or None where neither is known."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return ""
 
 
 def fetch_openml(dataset: str, options: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -176,10 +236,45 @@ def read_npy_pair(x_path: str, y_path: str | None) -> tuple[np.ndarray, np.ndarr
         if not isinstance(array, np.ndarray):
             raise DataError(f"{path}: is an .npz archive, not a .npy array")
         arrays.append(array)
-    X, y = arrays
+    X, y = _features(arrays[0], x_path), _labels(arrays[1], y_path)
     if y.ndim == 0 or len(y) != len(X):
         raise DataError(f"{x_path} has {len(X)} rows but {y_path} has {len(y) if y.ndim else 0}")
     return X, _squeeze_column(y)
+
+
+def _features(X: np.ndarray, path) -> np.ndarray:
+    """Features as stored in a .npy / .npz: booleans become 0 / 1; a structured
+    (record) array is refused: it is no 2-D array of numbers, and only a CSV's
+    columns are read by name."""
+    if X.dtype.names:
+        raise DataError(
+            f"{path}: X has a structured dtype {X.dtype} (named fields); mlpcli reads a plain 2-D array "
+            "of numbers (np.column_stack the fields), or a .csv with a header row for named columns"
+        )
+    return X.astype(np.uint8) if X.dtype == bool else X
+
+
+def _labels(y: np.ndarray, path) -> np.ndarray:
+    """Targets as stored in a .npy / .npz: bytes labels (dtype S) decoded as
+    UTF-8 (ASCII included) into strings, the labels a CSV gives."""
+    if y.dtype.names:
+        raise DataError(f"{path}: y has a structured dtype {y.dtype} (named fields); store the targets as a plain array")
+    if y.dtype.kind != "S":
+        return y
+    try:
+        return np.char.decode(y, "utf-8")
+    except UnicodeDecodeError:
+        flat = y.ravel()
+        bad = next(v for v in flat.tolist() if not _decodes(v))
+        raise DataError(f"{path}: y holds the label {bad!r}, which is not UTF-8 text; store labels as str or numbers") from None
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _squeeze_column(y: np.ndarray) -> np.ndarray:
@@ -208,7 +303,7 @@ def read_xy(path: str, **columns) -> tuple[np.ndarray, np.ndarray]:
                 raise DataError(
                     f"{path}: needs arrays 'X' and 'y', found {sorted(archive.files) or 'none'}"
                 )
-            return archive["X"], _squeeze_column(archive["y"])
+            return _features(archive["X"], path), _squeeze_column(_labels(archive["y"], path))
     except DataError:
         raise
     except Exception as exc:  # zipfile, pickle refusal, truncation: all unusable input
@@ -231,13 +326,13 @@ def read_features(path: str, with_target: bool = False, **columns):
             if not isinstance(array, np.ndarray):
                 array.close()
                 raise DataError(f"{path}: is an .npz archive, not a .npy array")
-            return array
+            return _features(array, path)
         if suffix == ".npz":
             with np.load(p, allow_pickle=False) as archive:
                 if "X" in archive.files:
-                    return archive["X"]
+                    return _features(archive["X"], path)
                 if len(archive.files) == 1:
-                    return archive[archive.files[0]]
+                    return _features(archive[archive.files[0]], path)
                 raise DataError(f"{path}: holds {sorted(archive.files)}; expected an array named 'X'")
         if suffix == ".csv":
             return _read_csv(p, with_target, **columns)
@@ -306,15 +401,15 @@ def _read_csv(path: Path, with_target: bool, target=None, features=None, impute=
 
 def _read_model_csv(path: Path, rows: np.ndarray, lines: np.ndarray, encoder, with_target: bool):
     """The columns a trained model's encoder takes (and its target), by header
-    name, or by position when the file has no header row (or pandas' 0, 1, ...)."""
+    name, or by position when the file has no header row (or pandas' 0, 1, ...).
+    The model knows its column names, so the first row is a header only if it
+    holds one of them: any other row is data (a one-row file too)."""
     from . import tabular
 
     need = encoder.names + ([encoder.target] if with_target and encoder.target else [])
     first = [h.strip() for h in rows[0]] if len(rows) else []
     pandas_header = first == [str(i) for i in range(len(first))]
-    if set(need) <= set(first) or (
-        not pandas_header and len(rows) and (set(first) & set(need) or _is_header(rows, with_target))
-    ):
+    if not pandas_header and set(first) & set(need):
         names, body, body_lines = first, rows[1:], lines[1:]
     else:
         if rows.shape[1] != len(need):
@@ -463,6 +558,47 @@ def check_xy(X, y, source: str) -> None:
         raise DataError(f"{source}: X must hold real numbers, got dtype {X.dtype}")
     if not np.all(np.isfinite(X)):
         raise DataError(f"{source}: X holds NaN or infinite values")
+
+
+def check_range(X, dtype, source: str) -> None:
+    """Refuse features beyond the range of the model's dtype (1e39 in float32):
+    cast, they would become infinite. Names the first such column."""
+    limit = float(np.finfo(dtype).max)
+    if X.dtype.names:  # a CSV table: its numeric columns by name
+        columns = [(repr(name), X[name]) for name in X.dtype.names if X[name].dtype.kind == "f"]
+    elif X.dtype.kind == "f" and X.dtype.itemsize > np.dtype(dtype).itemsize and X.ndim == 2 and X.size:
+        finite = np.isfinite(X)  # non-finite values are check_xy's (or the scaling's) to refuse
+        top = np.max(X, axis=0, initial=0.0, where=finite)
+        bottom = np.min(X, axis=0, initial=0.0, where=finite)
+        columns = [(f"{j + 1} of {X.shape[1]}", np.array([bottom[j], top[j]])) for j in range(X.shape[1])]
+    else:
+        return
+    for name, values in columns:
+        with np.errstate(invalid="ignore"):
+            beyond = np.abs(values[np.isfinite(values)]) > limit
+        if beyond.any():
+            value = values[np.isfinite(values)][beyond][0]
+            raise DataError(
+                f"{source}: column {name} holds {value:.3g}, beyond the range of {np.dtype(dtype)} "
+                f"(up to {limit:.3g}), the model's dtype; rescale that column, or train with model.dtype: float64"
+            )
+
+
+def check_scaler(scaler, dtype, kind: str, source: str) -> None:
+    """Refuse a fitted scaling whose offset or scale (a column's range, say
+    6e38) is beyond the model dtype's range: cast, it would be infinite."""
+    if scaler is None:
+        return
+    limit = float(np.finfo(dtype).max)
+    for what, values in zip(("offset", "scale"), scaler):
+        beyond = np.flatnonzero(np.abs(values) > limit)
+        if len(beyond):
+            j = beyond[0]
+            raise DataError(
+                f"{source}: column {j + 1} of {len(values)} needs a data.scale: {kind} {what} of {values[j]:.3g}, "
+                f"beyond the range of {np.dtype(dtype)} (up to {limit:.3g}), the model's dtype; rescale that "
+                "column, or train with model.dtype: float64"
+            )
 
 
 def infer_task(y: np.ndarray) -> str:

@@ -52,6 +52,7 @@ def prepare_data(config: dict, rngs: dict | None = None) -> PreparedData:
         cfg["dataset"], cfg["options"], random_state(rngs["data"]),
         target=cfg.get("target"), features=cfg.get("features"), impute=cfg.get("impute"),
     )
+    data.check_range(X, config["model"]["dtype"], cfg["dataset"])
     if X.dtype.names:  # a CSV table: record the columns it resolved to, so eval reads the same ones
         cfg["features"] = list(X.dtype.names)
         cfg["target"] = cfg.get("target") or data.csv_header(cfg["dataset"])[-1]

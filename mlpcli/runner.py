@@ -176,6 +176,7 @@ def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=Non
         )
     if not any(path.exists() for path in checkpoint_paths(run_dir)):
         raise RunFolderError(f"{run_dir}: holds no checkpoint.npz to resume from")
+    artifacts.remove_stale_temporaries(run_dir)
     return train(config, callbacks=callbacks, interrupt=interrupt, resume_dir=run_dir)
 
 

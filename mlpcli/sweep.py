@@ -9,7 +9,11 @@ is a normal run) and DVC's metrics files (one flat row per run).
 
 Trials run in this process (--jobs 1), in N spawned local worker processes
 each limited to cores / N BLAS threads, or on a Dask distributed cluster.
-A trial's own failure never raises here: it is a row with status "failed".
+A trial's own failure never raises here: it is a row with status "failed";
+so is a local worker's death (killed, out of memory), and the worker is
+replaced. The first SIGINT / SIGTERM starts no more trials and stops the
+running ones at a step, checkpointed (a re-run resumes them); a second one
+stops at once.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ import math
 import os
 import re
 import shlex
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from . import artifacts
-from .errors import ConfigError, MLPError, RunFolderError, TrainingInterrupted
+from .checkpoint import checkpoint_paths
+from .errors import CheckpointError, ConfigError, MLPError, RunFolderError, TrainingInterrupted
 from .render import MAIN_METRICS
 
 SWEEP_FILE, RESULTS_CSV, RESULTS_JSONL = "sweep.json", "results.csv", "results.jsonl"
@@ -39,6 +46,14 @@ _NAME_LIMIT = 120
 
 class SweepFailed(MLPError):
     """Some trials failed (each recorded in results.csv): exit 2 after the leaderboard."""
+
+
+class SweepInterrupted(MLPError):
+    """SIGINT / SIGTERM stopped the sweep, every finished trial recorded: exit 128 + the signal."""
+
+    def __init__(self, message: str, signum: int):
+        self.signum, self.exit_code = signum, 128 + signum
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -52,13 +67,14 @@ class Trial:
 
 @dataclass
 class Plan:
-    config: Path  # absolute
+    config: Path | str  # absolute, or "-": read from standard input (then ``raw`` holds it)
     sweep_dir: Path
     trials: list[Trial]
     base_sha256: str  # the resolved base config (with --set): a re-run must match it
     metric: str  # the figure that ranks trials ("main": the task's main metric)
     split: str  # "val" or "test": where that figure comes from
     swept: list[str] = field(default_factory=list)  # dotted keys, in the order given
+    raw: dict | None = None  # a config read from standard input, as parsed: read once, given to every trial
 
 
 # --------------------------------------------------------------------------- expansion
@@ -223,8 +239,10 @@ def plan(config_path, *, grid=(), ranges=(), n_random: int = 0, seeds: int | Non
     """Parse and check everything a sweep needs, writing nothing: the base
     config with --set, every trial's config (an unknown key or bad value is a
     ConfigError naming the trial), the ranking metric and the sweep folder."""
-    from .runner import resolve_config
+    from .config import STDIN
 
+    raw = _read_stdin() if str(config_path) == STDIN else None
+    source = raw if raw is not None else config_path
     grid, ranges = parse_grid(grid), parse_ranges(ranges)
     if ranges and n_random < 1:
         raise ConfigError("--range: give the number of random draws with --random N")
@@ -232,22 +250,46 @@ def plan(config_path, *, grid=(), ranges=(), n_random: int = 0, seeds: int | Non
         raise ConfigError(f"--random {n_random}: give the ranges to draw from with --range KEY=LOW:HIGH[:log]")
     if seeds is not None and seeds < 1:
         raise ConfigError(f"--seeds {seeds}: must be 1 or more")
-    base, stem = resolve_config(config_path, sets)
+    base, stem = _resolve(source, sets)
     resolved = base.to_dict()
     trials = expand(grid, ranges, n_random, seeds, resolved["seed"], sets)
     checked = []
     for trial in trials:
         try:
-            cfg, _ = resolve_config(config_path, trial.overrides)
+            cfg, _ = _resolve(source, trial.overrides)
         except ConfigError as exc:
             raise ConfigError(f"trial {trial.name}: {exc}") from None
         checked.append(Trial(trial.name, trial.params, trial.overrides, cfg.seed, trial.group))
     metric, split = _ranking(resolved)
     sweep_dir = Path(out) if out else Path("sweeps") / stem
     return Plan(
-        Path(config_path).resolve(), sweep_dir.resolve(), checked, artifacts.config_hash(resolved),
-        metric, split, [k for k, _ in grid] + [k for k, *_ in ranges] + (["seed"] if seeds is not None else []),
+        STDIN if raw is not None else Path(config_path).resolve(), sweep_dir.resolve(), checked,
+        artifacts.config_hash(resolved), metric, split,
+        [k for k, _ in grid] + [k for k, *_ in ranges] + (["seed"] if seeds is not None else []), raw,
     )
+
+
+def _read_stdin() -> dict:
+    """The config on standard input, read once (each trial gets the parsed data)."""
+    from .config import parse_yaml
+
+    raw = parse_yaml(sys.stdin.read(), "<stdin>")[0]
+    return {} if raw is None else raw
+
+
+def _resolve(source, overrides):
+    """A config path or (stdin) parsed data with overrides -> (Config, name), as runner.resolve_config;
+    an error in stdin's data names <stdin>."""
+    from .runner import resolve_config
+
+    if not isinstance(source, dict):
+        return resolve_config(source, overrides)
+    try:
+        cfg, _ = resolve_config(source, overrides)
+    except ConfigError as exc:
+        message = str(exc)  # parse_config names data "config"
+        raise ConfigError("<stdin>" + message[len("config"):] if message.startswith("config") else message) from None
+    return cfg, "stdin"
 
 
 def _ranking(resolved: dict) -> tuple[str, str]:
@@ -263,6 +305,8 @@ def _ranking(resolved: dict) -> tuple[str, str]:
 
 def commands(p: Plan, program: str = "mlp") -> list[str]:
     """One shell-quoted `mlp train` line per trial (for GNU parallel or a Slurm array)."""
+    if p.raw is not None:
+        raise ConfigError("--print-commands: needs a config file, not - (standard input): each command reads its config")
     lines = []
     for t in p.trials:
         args = [program, "train", str(p.config), "--out", str(p.sweep_dir / t.name), "--quiet"]
@@ -275,26 +319,48 @@ def commands(p: Plan, program: str = "mlp") -> list[str]:
 # --------------------------------------------------------------------------- one trial
 
 
-def run_trial(task: dict) -> dict:
+def run_trial(task: dict, interrupt=None) -> dict:
     """Train one trial (``task``: trial, params, seed, overrides, config, run_dir)
     and return its results row. A trial's own failure is a row with status
-    "failed" and the one-line error; only an interruption (Ctrl-C) raises."""
+    "failed" and the one-line error. With ``interrupt`` (see training.fit) set,
+    a trial not yet started is a row with status "not run", and one stopped at
+    a step is "interrupted" (checkpointed: the next run of the sweep resumes it)."""
     from . import runner
 
     start = time.perf_counter()
     row = {"trial": task["trial"], "params": task["params"], "overrides": list(task["overrides"]),
            "seed": task["seed"], "status": "completed", "error": None}
+    if interrupt is not None and interrupt.signum:
+        return {**row, "status": "not run", "seconds": None}
     try:
-        result = runner.train(task["config"], task["run_dir"], overrides=task["overrides"], overwrite=True)
+        result = None
+        if _interrupted(Path(task["run_dir"])):
+            try:
+                result = runner.resume(task["run_dir"], interrupt=interrupt)
+            except (RunFolderError, CheckpointError):  # no usable checkpoint: train it afresh
+                result = None
+        if result is None:
+            result = runner.train(task["config"], task["run_dir"], overrides=task["overrides"], overwrite=True,
+                                  interrupt=interrupt)
         row.update(_figures(result.metrics))
-    except TrainingInterrupted:
-        raise
+    except TrainingInterrupted as exc:
+        row.update(status="interrupted", error=" ".join(str(exc).split()))
     except MLPError as exc:
         row.update(status="failed", error=" ".join(str(exc).split()))
     except Exception as exc:  # a bug in a trial: recorded, the sweep goes on
         row.update(status="failed", error=f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
     row["seconds"] = time.perf_counter() - start
     return row
+
+
+def _interrupted(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run stopped by a signal, with a checkpoint to resume from."""
+    try:
+        status = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(status, dict) and status.get("status") == "interrupted"
+            and any(path.exists() for path in checkpoint_paths(run_dir)))
 
 
 def _figures(metrics: dict) -> dict:
@@ -314,15 +380,69 @@ def _init_worker(blas_threads: int) -> None:
     threadpool_limits(blas_threads)
 
 
+class _Stop:
+    """The interrupt a trial's fit loop reads (see training.fit): ``signum``
+    once a SIGINT / SIGTERM asked the sweep to stop."""
+
+    signum = 0
+    armed = False
+
+
+_WORKER_STOP = _Stop()
+
+
+def _on_worker_signal(signum, frame):
+    # A worker never stops by itself at a signal: its trial stops at the next
+    # step, checkpointed, and reports; a second signal changes nothing here
+    # (the parent kills its workers when it stops at once).
+    _WORKER_STOP.signum = _WORKER_STOP.signum or signum
+
+
+def _worker(conn, blas_threads: int) -> None:
+    """A local worker process: run each trial the parent sends, send back its row;
+    None or a closed pipe ends it. SIGINT / SIGTERM only set the stop flag."""
+    signal.signal(signal.SIGINT, _on_worker_signal)
+    signal.signal(signal.SIGTERM, _on_worker_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # the parent started it with them blocked
+    _init_worker(blas_threads)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if task is None:
+            return
+        row = run_trial(task, _WORKER_STOP)
+        try:
+            conn.send(row)
+        except OSError:
+            return
+
+
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 # --------------------------------------------------------------------------- the sweep
 
 
 def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, fail_fast: bool = False, on_trial=None) -> dict:
     """Run the plan's trials that are not finished yet and return the summary
-    (see ``summarise``). ``on_trial(done, total, row)`` is called as each ends."""
+    (see ``summarise``). ``on_trial(done, total, row)`` is called as each ends.
+    Nothing is written before the Dask scheduler (if any) answers. A signal
+    raises SweepInterrupted once the running trials have stopped, every
+    finished one recorded; a second signal stops at once."""
     started = time.perf_counter()
     if jobs < 1:
         raise MLPError(f"--jobs {jobs}: must be 1 or more")
+    client = _dask_client(scheduler) if scheduler else None
+    try:
+        return _run(p, jobs, client, fail_fast, on_trial, started)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(p: Plan, jobs: int, client, fail_fast: bool, on_trial, started: float) -> dict:
     _claim(p)
     previous = _read_rows(p.sweep_dir / RESULTS_JSONL)
     rows, todo = {}, []
@@ -338,9 +458,13 @@ def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, fail_fast: bool
     # results.jsonl as of now: the finished trials' rows (a failed one is run again), then one line per trial as it ends
     artifacts.atomic_write(p.sweep_dir / RESULTS_JSONL, "".join(artifacts.to_json(rows[t.name]) + "\n" for t in p.trials if t.name in rows))
     _write_csv(p, rows)
-    tasks = [{**_row_of(t), "overrides": list(t.overrides), "config": str(p.config), "run_dir": str(p.sweep_dir / t.name)} for t in todo]
+    config = p.raw if p.raw is not None else str(p.config)
+    tasks = [{**_row_of(t), "overrides": list(t.overrides), "config": config, "run_dir": str(p.sweep_dir / t.name)} for t in todo]
+    stop = _Stop()
     with artifacts.JsonLines(p.sweep_dir / RESULTS_JSONL, truncate=False) as lines:
         def record(row):
+            if row["status"] == "not run":  # stopped before it started: nothing to record
+                return False
             rows[row["trial"]] = row
             lines.append(row)
             _write_csv(p, rows)
@@ -348,67 +472,220 @@ def run(p: Plan, *, jobs: int = 1, scheduler: str | None = None, fail_fast: bool
                 on_trial(len(rows) - skipped, len(todo), row)
             return fail_fast and row["status"] != "completed"
 
-        if scheduler:
-            _run_dask(scheduler, tasks, record)
-        elif jobs == 1 or len(tasks) <= 1:
-            for task in tasks:
-                if record(run_trial(task)):
-                    break
+        if client is not None:
+            _run_dask(client, tasks, record)
         else:
-            _run_local(min(jobs, len(tasks)), tasks, record)
+            with _signals_handled(stop) as handling:
+                if min(jobs, len(tasks)) > 1:
+                    handling.pool = _Pool(min(jobs, len(tasks)), stop)
+                    handling.pool.run(tasks, record)
+                else:
+                    for task in tasks:
+                        if stop.signum or record(run_trial(task, stop)):
+                            break
+    if stop.signum:
+        raise _interruption(p, rows, skipped, stop.signum)
     ran = list(rows)[skipped:]  # rows holds the skipped trials first, then each as it ended
     return summarise(p, rows, skipped, time.perf_counter() - started, ran)
 
 
-def _run_local(workers: int, tasks: list[dict], record) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(threads,)
+def _interruption(p: Plan, rows: dict, skipped: int, signum: int) -> SweepInterrupted:
+    statuses = [r["status"] for r in list(rows.values())[skipped:]]
+    finished = sum(s in ("completed", "failed") for s in statuses)
+    cut = statuses.count("interrupted")
+    verb = "interrupted" if signum == signal.SIGINT else "terminated"
+    return SweepInterrupted(
+        f"{verb}: {finished} trial{'s' * (finished != 1)} finished this run ({skipped} before), recorded in "
+        f"{p.sweep_dir / RESULTS_CSV}; {cut} stopped at a checkpoint, {len(p.trials) - len(rows)} not started; "
+        "run the same sweep again to go on", signum,
     )
-    try:
-        futures = {pool.submit(run_trial, task): task for task in tasks}
-        for future in as_completed(futures):
-            if future.cancelled():
-                continue
+
+
+class _signals_handled:
+    """While a sweep runs here: the first SIGINT / SIGTERM sets ``stop`` (no
+    trial starts; running ones stop at a step) and is passed on to the
+    workers; a second kills the workers and goes to the handler that was
+    there before (the CLI's: exit 130 / 143 at once). Only in the main thread."""
+
+    def __init__(self, stop: _Stop):
+        self.stop, self.pool, self.previous = stop, None, {}  # pool: the local workers, once started
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._on_signal) for s in _SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+    def _on_signal(self, signum, frame):
+        if not self.stop.signum:
+            self.stop.signum = signum
+            if self.pool is not None:
+                self.pool.signal(signum)
+            return
+        if self.pool is not None:
+            self.pool.kill()
+        for s in _SIGNALS:  # on the way out: a third signal must not interrupt the exit
+            signal.signal(s, signal.SIG_IGN)
+        previous = self.previous.get(signum)
+        if callable(previous):
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+
+class _Pool:
+    """Local worker processes (spawned), one trial each at a time. A worker that
+    dies fails only the trial it held and is replaced; after ``stop`` no trial
+    starts, and the running ones report as they stop."""
+
+    def __init__(self, workers: int, stop: _Stop):
+        import multiprocessing
+
+        self.context = multiprocessing.get_context("spawn")
+        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.stop, self.workers = stop, []
+        try:
+            for _ in range(workers):
+                self.workers.append(self._start())
+        except BaseException:  # a second signal while they start: none is left behind
+            self.kill()
+            self.close()
+            raise
+
+    def _start(self):
+        parent, child = self.context.Pipe()
+        # Blocked while it starts, so a signal during its imports cannot print a traceback;
+        # the worker unblocks them once its own handler is set (a pending one arrives then).
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            process = self.context.Process(target=_worker, args=(child, self.threads), name="mlp-sweep-worker")
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            child.close()
+        return process, parent
+
+    def run(self, tasks: list[dict], record) -> None:
+        from multiprocessing.connection import wait
+
+        queue, busy, stopping = list(tasks), {}, False  # busy: worker index -> task
+        try:
+            while True:
+                for i in range(len(self.workers)):
+                    while i not in busy and queue and not (stopping or self.stop.signum):
+                        if self._send(i, queue[0]):
+                            busy[i] = queue.pop(0)
+                if not busy:
+                    return
+                waiting = {}
+                for i in busy:
+                    process, conn = self.workers[i]
+                    waiting[conn] = waiting[process.sentinel] = i
+                for i in sorted({waiting[r] for r in wait(list(waiting))}):
+                    row = self._receive(i, busy.pop(i))
+                    stopping = record(row) or stopping
+        finally:
+            self.close()
+
+    def _send(self, i: int, task: dict) -> bool:
+        """Give worker i a trial; a worker found dead (killed while idle) is replaced."""
+        process, conn = self.workers[i]
+        try:
+            conn.send(task)
+            return True
+        except OSError:
+            self._replace(i)
+            return False
+
+    def _receive(self, i: int, task: dict) -> dict:
+        process, conn = self.workers[i]
+        try:
+            if conn.poll():
+                return conn.recv()
+        except (EOFError, OSError):
+            pass
+        except Exception as exc:  # a row torn as the worker died
+            return _failed(task, f"the worker process sent an unreadable result ({type(exc).__name__})")
+        process.join(5)
+        code = process.exitcode
+        how = (f"killed by {signal.Signals(-code).name}" if code and code < 0 and -code in signal.valid_signals()
+               else f"exit code {code}")
+        self._replace(i)
+        return _failed(task, f"the worker process died ({how}) while running this trial")
+
+    def _replace(self, i: int) -> None:
+        process, conn = self.workers[i]
+        conn.close()
+        process.join(1)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        self.workers[i] = self._start()
+
+    def signal(self, signum: int) -> None:
+        """Pass a signal on (a worker may not share the terminal's process group)."""
+        for process, _ in self.workers:
             try:
-                row = future.result()
-            except Exception as exc:  # the worker died (killed, out of memory)
-                row = {**_failed(futures[future], f"the worker process died ({type(exc).__name__}: {exc})")}
-            if record(row):
-                for other in futures:
-                    other.cancel()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+                os.kill(process.pid, signum)
+            except (OSError, TypeError):
+                pass
+
+    def kill(self) -> None:
+        for process, _ in self.workers:
+            try:
+                os.kill(process.pid, signal.SIGKILL)
+            except (OSError, TypeError):
+                pass
+
+    def close(self) -> None:
+        """Ask every worker to end, wait a moment, kill any left (nothing is orphaned)."""
+        for process, conn in self.workers:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 5
+        for process, conn in self.workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+            conn.close()
 
 
-def _run_dask(address: str, tasks: list[dict], record) -> None:
+def _dask_client(address: str):
+    """A client of the Dask scheduler at ``address``: refused (exit 2) if Dask is
+    missing or the scheduler does not answer, before the sweep writes anything."""
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:
         raise MLPError(
             f"--scheduler {address}: needs Dask's distributed scheduler; install it with pip install 'mlpcli[dask]'"
         ) from None
     try:
-        client = Client(address, timeout="10s")
+        return Client(address, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise MLPError(f"--scheduler {address}: cannot connect to a Dask scheduler there ({exc})") from None
-    try:
-        token = hashlib.sha1(os.urandom(8)).hexdigest()[:8]
-        futures = {client.submit(run_trial, task, key=f"mlp-trial-{task['trial']}-{token}", pure=False): task for task in tasks}
-        for future in as_completed(list(futures)):
-            if future.cancelled():
-                continue
-            try:
-                row = future.result()
-            except Exception as exc:  # the worker died, or mlpcli is missing there
-                row = _failed(futures[future], f"the Dask task failed ({type(exc).__name__}: {exc})")
-            if record(row):
-                client.cancel([f for f in futures if not f.done()])
-    finally:
-        client.close()
+
+
+def _run_dask(client, tasks: list[dict], record) -> None:
+    from distributed import as_completed
+
+    token = hashlib.sha1(os.urandom(8)).hexdigest()[:8]
+    futures = {client.submit(run_trial, task, key=f"mlp-trial-{task['trial']}-{token}", pure=False): task for task in tasks}
+    for future in as_completed(list(futures)):
+        if future.cancelled():
+            continue
+        try:
+            row = future.result()
+        except Exception as exc:  # the worker died, or mlpcli is missing there
+            row = _failed(futures[future], f"the Dask task failed ({type(exc).__name__}: {exc})")
+        if record(row):
+            client.cancel([f for f in futures if not f.done()])
 
 
 def _row_of(t: Trial | dict) -> dict:
@@ -448,7 +725,8 @@ def _read_rows(path: Path) -> dict:
 
 def _claim(p: Plan) -> None:
     """Create the sweep folder, or check that it holds this sweep (the same
-    base config and --set) so its finished trials can be reused."""
+    base config and --set) so its finished trials can be reused (and clear
+    the temporary files a killed sweep left there)."""
     path = p.sweep_dir
     if path.exists() and not path.is_dir():
         raise RunFolderError(f"{path}: exists and is not a folder")
@@ -469,6 +747,7 @@ def _claim(p: Plan) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunFolderError(f"{path}: cannot create the sweep folder ({exc.strerror})") from None
+    artifacts.remove_stale_temporaries(path)
     artifacts.write_json(path / SWEEP_FILE, record)
 
 

@@ -148,6 +148,9 @@ class TrainedModel:
             )
         if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
             raise DataError(f"{source}: features must be real numbers, got dtype {X.dtype}")
+        from .data import check_range
+
+        check_range(X, self.network.dtype, source)
         return X
 
     @np.errstate(over="ignore", invalid="ignore")  # overflow is caught as a non-finite value

@@ -59,3 +59,40 @@ def test_run_folder_with_results_is_never_reused_silently(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(RunFolderError, match="not a folder"):
         artifacts.new_run_dir(str(tmp_path / "file"), None, "x", overwrite=False)
+
+
+STALE = [".checkpoint.npz.k3v_9xq2.tmp", ".metrics.json.abcdefgh.tmp"]  # atomic_write's names, left by a SIGKILL
+KEPT = [".checkpoint.npz.tmp", "notes.tmp", ".x.abcdefgh.tmp.bak", ".x.ABCDEFGH.tmp", "checkpoint.npz.abcdefgh.tmp"]
+
+
+def _litter(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in STALE + KEPT:
+        (folder / name).write_bytes(b"partial")
+    (folder / ".dir.abcdefgh.tmp").mkdir(exist_ok=True)  # not a file: not ours
+
+
+def test_stale_temporaries_of_our_naming_alone_are_removed(tmp_path):
+    _litter(tmp_path)
+    assert sorted(artifacts.remove_stale_temporaries(tmp_path)) == sorted(STALE)
+    assert sorted(os.listdir(tmp_path)) == sorted(KEPT + [".dir.abcdefgh.tmp"])
+    assert artifacts.remove_stale_temporaries(tmp_path / "absent") == []
+
+
+def test_a_reused_run_folder_loses_its_stale_temporaries(tmp_path):
+    from mlpcli import runner
+
+    from .test_resume import interrupted_run
+
+    config = {"data": {"dataset": "iris", "val_size": 0.2}, "model": {"layers": [{"units": 4}]},
+              "train": {"epochs": 3, "batch_size": 16}}
+    _litter(tmp_path / "run")  # a folder a killed run left: `mlp train` reuses it (no results in it yet)
+    runner.train(config, tmp_path / "run")
+    assert not set(STALE) & set(os.listdir(tmp_path / "run")) and set(KEPT) <= set(os.listdir(tmp_path / "run"))
+    _litter(tmp_path / "run")
+    runner.train(config, tmp_path / "run", overwrite=True)  # --overwrite
+    assert not set(STALE) & set(os.listdir(tmp_path / "run"))
+    interrupted_run(config, tmp_path / "cut", step=3)
+    _litter(tmp_path / "cut")
+    runner.resume(tmp_path / "cut")  # mlp resume
+    assert not set(STALE) & set(os.listdir(tmp_path / "cut")) and set(KEPT) <= set(os.listdir(tmp_path / "cut"))

@@ -83,6 +83,8 @@ MANIFEST = [
     ("config/unknown_scale.yaml", "train", "data.scale: must be one of standard, minmax, robust, none, got 'standart'",
      "standart"),
     ("config/unknown_generator_option.yaml", "train", "data.options.noize", "make_moons has no noize"),
+    ("config/generator_too_big.yaml", "train", "data.options.n_samples: 1,000,000,000,000 samples x 20 features need about",
+     "1e12 samples for make_classification (458 TiB)"),
     ("config/lbfgs_with_dropout.yaml", "train", "lbfgs_with_dropout.yaml:5: model.layers[0].dropout: must be 0 with optimizer lbfgs",
      "a cross-field rule, at the line of the key at fault"),
     ("config/several_problems.yaml", "train",
@@ -122,6 +124,8 @@ MANIFEST = [
     ("weights/meta_n_features_huge.npz", "eval", "dense.0.weight has shape (4, 3)",
      "n_features 10**12 (building it would allocate terabytes)"),
     ("weights/meta_metrics_not_mapping.npz", "info", "meta.metrics must be a mapping", "metrics is a string"),
+    ("weights/meta_generator_huge.npz", "eval", "data.options.n_samples: 1,000,000,000,000 samples x 4 features",
+     "meta.config asks make_classification for 1e12 samples (109 TiB), refused before generating"),
     ("weights/meta_encoder_malformed.npz", "predict", "meta.encoder is malformed", "an encoder without its keys"),
     # ---- weights files: arrays
     ("weights/unknown_member.npz", "info", "unexpected entries ['extra']", "an array the model does not have"),
@@ -155,6 +159,14 @@ MANIFEST = [
     ("data/train_y_short_npz.yaml", "train", "X has 30 rows but y has 29", "one target short"),
     ("data/train_pickled_y_npz.yaml", "train", "pickled_y.npz: holds pickled Python objects", "y as pickles"),
     ("data/train_pickled_x_npy.yaml", "train", "pickled_x.npy: holds pickled Python objects", "a .npy of pickles"),
+    ("data/train_x_structured_npz.yaml", "train", "x_structured.npz: X has a structured dtype [('a', '<f8')",
+     "X as a record array with named fields"),
+    ("data/train_y_bytes_not_utf8_npz.yaml", "train", "y holds the label b'yes\\xff', which is not UTF-8 text",
+     "bytes labels (dtype S) that do not decode"),
+    ("data/train_x_float32_overflow_npz.yaml", "train", "x_float32_overflow.npz: column 2 of 4 holds",
+     "a feature of about 1e300 for a float32 model"),
+    ("data/train_x_float32_range_npz.yaml", "train", "column 1 of 4 needs a data.scale: minmax scale of 6e+38",
+     "features of +-3e38, each within float32, whose range is not: six RuntimeWarnings and an unnamed input before"),
     ("data/train_missing_target_file.yaml", "train", "missing_y.npy: no such file", "data.target names no file"),
     # ---- data, through mlp predict / mlp eval --data (weights/valid.npz takes 4 features)
     ("data/predict_wrong_width.npy", "predict-input", "has 3 features; the model expects 4", "3 columns for 4"),
@@ -164,6 +176,10 @@ MANIFEST = [
     ("data/predict_3d.npy", "predict-input", "expected a 2-D array", "shape (30, 2, 2)"),
     ("data/predict_zip.npy", "predict-input", "is an .npz archive, not a .npy array", "an .npz named .npy"),
     ("data/predict_ragged.csv", "predict-input", "rows have different numbers of columns", "a short row"),
+    ("data/predict_structured.npz", "predict-input", "predict_structured.npz: X has a structured dtype",
+     "a record array read as a CSV table before"),
+    ("data/predict_float32_overflow.npy", "predict-input", "column 3 of 4 holds -1.34e+39, beyond the range of float32",
+     "features beyond float32 for a float32 model"),
     ("data/eval_wrong_width.csv", "eval-data", "has 2 features; the model expects 4", "2 feature columns for 4"),
 ]
 # Files the entries above use without being refused themselves.

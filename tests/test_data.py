@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from mlpcli import data
+from mlpcli.trained import load_weights
 from mlpcli.errors import DataError
 
 
@@ -152,3 +153,74 @@ def test_classification_metrics_equal_scikit_learns(seed):
         assert got["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred), abs=1e-15)
         assert got["f1_macro"] == pytest.approx(
             f1_score(y, pred, average="macro", labels=np.arange(k), zero_division=0), abs=1e-15)
+
+
+def _iris_file(tmp_path, name, X=None, y=None):
+    from sklearn.datasets import load_iris
+
+    X0, y0 = load_iris(return_X_y=True)
+    path = tmp_path / name
+    np.savez(path, X=X0 if X is None else X, y=y0 if y is None else y)
+    return path, X0, y0
+
+
+def test_bytes_labels_are_decoded_and_the_model_is_written(tmp_path):
+    import mlpcli
+    from mlpcli import runner
+
+    labels = np.array([b"setosa", b"versicolor", "virginica".encode()])
+    path, _, y = _iris_file(tmp_path, "bytes.npz", y=labels[np.arange(150) % 3])
+    X, y = data.read_xy(str(path))
+    assert y.dtype.kind == "U" and y[:3].tolist() == ["setosa", "versicolor", "virginica"]
+    config = {"data": {"dataset": str(path), "val_size": 0}, "train": {"epochs": 2}}
+    result = mlpcli.train(config, tmp_path / "run")
+    model = load_weights(tmp_path / "run" / "weights.npz")
+    assert model.classes.tolist() == ["setosa", "versicolor", "virginica"]
+    assert runner.evaluate(tmp_path / "run" / "weights.npz", str(path))["accuracy"] == pytest.approx(
+        result.model.score(X, y)["accuracy"])
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, X=X, y=np.array([b"caf\xe9", b"tea", b"tea"])[np.arange(150) % 3])
+    with pytest.raises(DataError, match=r"bad\.npz: y holds the label b'caf\\xe9', which is not UTF-8"):
+        data.read_xy(str(bad))
+
+
+def test_boolean_features_are_read_as_0_and_1_for_training_and_prediction(tmp_path):
+    import mlpcli
+
+    from .conftest import run_mlp
+
+    path, X, y = _iris_file(tmp_path, "bool.npz")
+    np.savez(path, X=X > X.mean(axis=0), y=y)
+    mlpcli.train({"data": {"dataset": str(path), "val_size": 0}, "train": {"epochs": 2}}, tmp_path / "run")
+    np.save(tmp_path / "new.npy", X[:5] > X.mean(axis=0))
+    proc = run_mlp("predict", tmp_path / "run" / "weights.npz", "new.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 6
+    assert data.read_features(str(tmp_path / "new.npy")).dtype == np.uint8
+
+
+def test_a_generator_too_big_for_memory_is_refused_before_it_runs():
+    with pytest.raises(DataError, match=r"data\.options\.n_samples: 1,000,000,000,000 samples x 20 features") as info:
+        data.load_dataset("classification", {"n_samples": 10**12}, 0)
+    assert "data.options.n_features" in str(info.value)
+    with pytest.raises(DataError, match=r"200,000,000,000 samples need"):  # moons: no n_features option
+        data.load_dataset("moons", {"n_samples": [10**11, 10**11]}, 0)
+    data.check_generator_size("classification", {"n_samples": 10**5, "n_features": 50})  # 120 MB: fine
+
+
+def test_features_beyond_float32_are_refused_naming_the_column():
+    X = np.ones((5, 3))
+    X[2, 1] = -1e39
+    with pytest.raises(DataError, match=r"^x\.npy: column 2 of 3 holds -1e\+39, beyond the range of float32"):
+        data.check_range(X, np.float32, "x.npy")
+    data.check_range(X, np.float64, "x.npy")
+    data.check_range(np.array([[np.inf, 1.0]]), np.float32, "x")  # non-finite values are another check's
+
+
+def test_a_scaling_beyond_float32_is_refused_naming_the_column():
+    X = np.array([[1.0, 3e38], [2.0, -3e38], [3.0, 0.0]])
+    data.check_range(X, np.float32, "x.npz")  # every value fits float32 ...
+    with pytest.raises(DataError, match=r"^x\.npz: column 2 of 2 needs a data\.scale: minmax scale of 6e\+38"):
+        data.check_scaler(data.fit_scaler("minmax", X), np.float32, "minmax", "x.npz")  # ... its range does not
+    data.check_scaler(data.fit_scaler("minmax", X), np.float64, "minmax", "x.npz")
+    data.check_scaler(data.fit_scaler("standard", X), np.float32, "standard", "x.npz")

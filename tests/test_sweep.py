@@ -3,6 +3,8 @@ import csv
 import json
 import math
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,77 @@ def test_jobs_2_gives_the_same_metrics_as_jobs_1(tmp_path):
             if column.startswith(("test.", "val.")):
                 assert one[name][column] == two[name][column], (name, column)
     assert all(math.isfinite(float(r["seconds"])) for r in two.values())
+
+
+# --------------------------------------------------------------------------- stdin, scheduler, leftovers
+
+
+def _mlp_stdin(tmp_path, text, *args):
+    return run_mlp("sweep", "-", *args, cwd=tmp_path, input=text)
+
+
+def test_a_config_on_stdin_is_read_once_and_every_trial_trains_on_it(tmp_path):
+    text = IRIS.replace("epochs: 6", "epochs: 3") + "seed: 5\n"
+    result = _mlp_stdin(tmp_path, text, "--out", "s", "--grid", "train.optimizer.lr=0.05,0.01", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["completed"] == 2
+    for row in _rows(tmp_path):
+        config = load_weights(tmp_path / "s" / row["trial"] / "weights.npz").config
+        assert (config["seed"], config["train"]["epochs"], config["model"]["layers"][0]["units"]) == (5, 3, 8)
+        assert config["train"]["optimizer"]["lr"] == float(row["train.optimizer.lr"]) and row["epochs_run"] == "3"
+    assert json.loads((tmp_path / "s" / "sweep.json").read_text())["config"] == "-"
+    # the same sweep from stdin again: its trials are found finished
+    again = _mlp_stdin(tmp_path, text, "--out", "s", "--grid", "train.optimizer.lr=0.05,0.01", "--json")
+    assert json.loads(again.stdout)["skipped"] == 2
+    # errors in it name <stdin>; printed commands would each need the config: refused
+    assert_refused(_mlp_stdin(tmp_path, text, "--out", "t", "--grid", "model.layers.0.dropout=0.2,1.5"),
+                   "trial dropout=1.5", "<stdin>", "model.layers[0].dropout")
+    assert_refused(_mlp_stdin(tmp_path, text, "--grid", "train.optimizer.lr=0.05", "--print-commands"),
+                   "--print-commands", "standard input")
+    assert not (tmp_path / "t").exists() and not (tmp_path / "sweeps").exists()
+
+
+def test_an_unreachable_scheduler_is_refused_before_anything_is_written(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_mlp("sweep", _config(tmp_path), "--out", tmp_path / "s", "--grid", "train.optimizer.lr=0.05",
+                     "--scheduler", f"tcp://127.0.0.1:{port}")
+    assert_refused(result, f"--scheduler tcp://127.0.0.1:{port}", "cannot connect")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_rerun_removes_the_temporaries_a_killed_sweep_left(tmp_path):
+    _sweep(tmp_path, "--grid", "train.optimizer.lr=1e30,0.02", code=2)
+    sweep_dir = tmp_path / "s"
+    stale = [sweep_dir / ".results.csv.a1b2c3d4.tmp", sweep_dir / "lr=1e30" / ".checkpoint.npz.q9_z8y7x.tmp"]
+    kept = sweep_dir / "notes.tmp"
+    for path in [*stale, kept]:
+        path.write_bytes(b"partial")
+    _sweep(tmp_path, "--grid", "train.optimizer.lr=1e30,0.02", code=2)  # the failed trial runs again in its folder
+    assert not any(path.exists() for path in stale) and kept.exists()
+
+
+def test_sigint_in_a_one_process_sweep_checkpoints_the_trial_and_exits_130(tmp_path):
+    import os
+    import signal
+    import time
+
+    _config(tmp_path, IRIS.replace("epochs: 6", "epochs: 400, batch_size: 8"))
+    env = {k: v for k, v in os.environ.items() if k != "MLP_DEBUG"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlpcli", "sweep", "c.yaml", "--out", "s",
+                             "--grid", "train.optimizer.lr=0.05,0.01,0.005"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = tmp_path / "s" / "lr=0.05" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (lines.exists() and lines.read_text().count("\n") >= 1):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("Error: interrupted: 0 trials finished") and "1 stopped at a checkpoint, 2 not started" in err
+    assert [r["status"] for r in _rows(tmp_path)] == ["interrupted"]
+    assert (tmp_path / "s" / "lr=0.05" / "checkpoint.npz").exists() and not (tmp_path / "s" / "lr=0.01").exists()

@@ -418,3 +418,20 @@ def test_shipped_config_points_at_the_scripts_default_output():
     config = yaml.safe_load((CONFIGS / "tabular.yaml").read_text())
     assert config["data"]["dataset"] == "data/churn.csv"
     assert "/data/" in (ROOT / ".gitignore").read_text().split()  # the generated CSV is never committed
+
+
+def test_a_one_row_headerless_csv_is_a_row_of_data_for_a_csv_model(pets_model, tmp_path):
+    # The model knows its column names: a first row that names none of them is data, even alone.
+    weights = pets_model.run_dir / "weights.npz"
+    write(tmp_path, "one.csv", "4.1,white,4\n")
+    proc = run_mlp("predict", weights, "one.csv", "--proba", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 2  # the header and one row
+    model = load_weights(weights)
+    table = data.read_features(str(tmp_path / "one.csv"), encoder=model.encoder)
+    assert table["weight"].tolist() == [4.1] and table["colour"].tolist() == ["white"]
+    # A row of the model's names is still a header, in any order.
+    write(tmp_path, "named.csv", "legs,colour,weight\n4,white,4.1\n")
+    assert data.read_features(str(tmp_path / "named.csv"), encoder=model.encoder)["weight"].tolist() == [4.1]
+    write(tmp_path, "header.csv", "weight,colour,legs\n")
+    assert_refused(run_mlp("predict", weights, "header.csv", cwd=tmp_path), "header.csv: no data rows")

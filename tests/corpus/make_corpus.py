@@ -146,6 +146,10 @@ def weights_files() -> dict[str, bytes]:
         "meta_n_features_bool.npz": with_meta(n_features=True),
         "meta_n_features_huge.npz": with_meta(n_features=10**12),
         "meta_metrics_not_mapping.npz": with_meta(metrics="great"),
+        "meta_generator_huge.npz": with_meta(config={
+            **META["config"], "data": {"dataset": "classification", "val_size": 0.0,
+                                       "options": {"n_samples": 1e12, "n_features": N_FEATURES}},
+        }),
         "meta_encoder_malformed.npz": with_meta(encoder={"columns": 3}),
         "unknown_member.npz": replaced(extra=np.zeros(3, dtype=np.float32)),
         "missing_member.npz": replaced(**{"dense.0.bias": _DROP}),
@@ -208,6 +212,12 @@ def data_files() -> dict[str, bytes]:
         "predict_3d.npy": npy(X.reshape(30, 2, 2)),
         "predict_zip.npy": npz({"X": X}),
         "predict_ragged.csv": b"1,2,3,4\n1,2\n",
+        "x_structured.npz": npz({"X": np.rec.fromarrays(X.T, names="a,b,c,d"), "y": y}),
+        "y_bytes_not_utf8.npz": npz({"X": X, "y": np.array([b"yes\xff", b"no"])[y]}),
+        "x_float32_overflow.npz": npz({"X": np.where(np.arange(4) == 1, X * 1e300, X), "y": y}),
+        "x_float32_range.npz": npz({"X": np.where(np.arange(4) == 0, np.sign(X) * 3e38, X), "y": y}),
+        "predict_structured.npz": npz({"X": np.rec.fromarrays(X.T, names="a,b,c,d")}),
+        "predict_float32_overflow.npy": npy(np.where(np.arange(4) == 2, X * 1e39, X)),
         "eval_wrong_width.csv": "".join(f"{a},{b},{t}\n" for (a, b, _, _), t in zip(X.tolist(), y.tolist())).encode(),
     }
 
