@@ -130,21 +130,32 @@ def _optimization(cfg: Config, network):
     return optimizer, get_schedule(schedule_name, optimizer.lr, train_cfg.epochs, **schedule_options)
 
 
-def _check_model_fits_in_memory(model_config: dict, n_features: int, n_outputs: int) -> None:
-    """Refuse a network whose training state cannot fit in this machine's memory
-    (a typo such as units: 1000000000000), instead of failing inside NumPy."""
-    widths = [n_features, *(layer["units"] for layer in model_config["layers"]), n_outputs]
+def _check_model_fits_in_memory(config: dict, n_features: int, n_outputs: int, n_train: int, n_eval: int) -> None:
+    """Refuse a network whose training cannot fit in this machine's memory (a
+    typo such as units: 1000000000000, or a huge batch of wide layers) with
+    the keys to change, instead of failing inside NumPy after the run started."""
+    model, train = config["model"], config["train"]
+    widths = [n_features, *(layer["units"] for layer in model["layers"]), n_outputs]
     n_params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    itemsize = np.dtype(model["dtype"]).itemsize
     # parameters, gradients, two optimizer moments and one work buffer
-    needed = 5 * n_params * np.dtype(model_config["dtype"]).itemsize
+    params = 5 * n_params * itemsize
+    batch = n_train if train["optimizer"]["name"] == "lbfgs" else min(train["batch_size"], n_train)
+    # per row of a batch, for every layer's width: its input, pre-activation, activation, dropout mask and gradient
+    activations = 5 * batch * sum(widths) * itemsize
+    # scoring (validation, test) goes in chunks of TrainedModel.CHUNK_ROWS rows: two buffers per layer
+    scoring = 2 * min(n_eval, TrainedModel.CHUNK_ROWS) * sum(widths) * itemsize
+    needed = params + activations + scoring
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # not a POSIX system: no bound known
         return
     if needed > total:
         raise ConfigError(
-            f"model.layers: {n_params:,} parameters need about {needed / 2**30:,.1f} GiB to train, "
-            f"more than this machine's {total / 2**30:,.1f} GiB of memory"
+            f"model.layers / train.batch_size: {n_params:,} parameters and batches of {batch:,} rows need about "
+            f"{needed / 2**30:,.1f} GiB to train ({params / 2**30:,.1f} GiB for the parameters, "
+            f"{(activations + scoring) / 2**30:,.1f} GiB for the activations), more than this machine's "
+            f"{total / 2**30:,.1f} GiB of memory; use fewer units or a smaller train.batch_size"
         )
 
 
@@ -157,7 +168,8 @@ def _new_model(config: dict, prepared: PreparedData, rngs: dict) -> TrainedModel
 
         encoder = Encoder.fit(train_X, config["data"]["impute"], config["data"]["target"])
         train_X = encoder.encode(train_X, "the training split")
-    _check_model_fits_in_memory(config["model"], train_X.shape[1], prepared.head.n_outputs)
+    n_eval = max(len(split.X) for split in prepared.splits.values())
+    _check_model_fits_in_memory(config, train_X.shape[1], prepared.head.n_outputs, len(train_X), n_eval)
     network = build_network(config, train_X.shape[1], prepared.head, classes, rng=rngs["dropout"])
     network.init_params(rngs["init"], config["model"]["init"])
     scaler = data.fit_scaler(config["data"]["scale"], train_X)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 from .artifacts import atomic_write
 from .engine.layers import Dropout
 from .errors import CheckpointError, RunFolderError
-from .npz import read_npz
+from .npz import parse_meta, read_npz, short as _short
 from .training import Position
 
 FORMAT = "mlpcli.checkpoint"
@@ -62,12 +63,20 @@ class Checkpointer:
     ``rngs`` holds the run's "shuffle" and "dropout" Generators; the Dropout
     layers of ``network`` draw from the latter."""
 
-    def __init__(self, run_dir, network, optimizer, schedule, stopper, rngs: dict, config_hash: str):
+    def __init__(self, run_dir, network, optimizer, schedule, stopper, rngs: dict, config_hash: str,
+                 batch_size: int | None = None):
         self.run_dir = Path(run_dir)
         self.network, self.optimizer, self.schedule, self.stopper = network, optimizer, schedule, stopper
         self.shuffle, self.dropout = rngs["shuffle"], rngs["dropout"]
         self.config_hash = config_hash
-        self.dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
+        self.dropouts, self.max_pools, width = [], [], getattr(network, "n_inputs", 1)
+        for layer in network.layers:
+            width = getattr(layer, "n_out", width)
+            if isinstance(layer, Dropout):
+                # A pool is POOL masks, or one batch's (rows x the layer's width) when that is larger;
+                # without the batch size, at most POOL rows are assumed.
+                self.dropouts.append(layer)
+                self.max_pools.append(max(Dropout.POOL, width * (batch_size or Dropout.POOL)))
         self.shuffle_state = self.shuffle.bit_generator.state
 
     def epoch_started(self, rng) -> None:
@@ -129,7 +138,7 @@ class Checkpointer:
         latest, previous = checkpoint_paths(self.run_dir)
         try:
             return self.restore(latest, read_checkpoint(latest))
-        except CheckpointError as exc:
+        except CheckpointError as exc:  # any invalid latest: its meta, sizes, arrays or history
             if not previous.exists():
                 raise
             print(f"Warning: {exc}; continuing from the previous checkpoint, {previous.name}", file=sys.stderr)
@@ -144,20 +153,20 @@ class Checkpointer:
                 arrays[f"optimizer.{new}"] = arrays.pop(f"optimizer.{old}") * (1 - getattr(self.optimizer, beta))
 
     def restore(self, path: Path, arrays: dict) -> Position:
-        """Check every member of ``arrays`` (read from ``path``), then restore them."""
-        if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].ndim != 0:
+        """Check every member of ``arrays`` (read from ``path``) and every value
+        of its meta against the model (sizes bounded, types and history
+        checked), then restore them. A problem is a CheckpointError, so that
+        ``load`` falls back to the previous checkpoint (which restores every part)."""
+        if "meta" not in arrays:
             raise CheckpointError(f"{path}: not an mlpcli checkpoint (no 0-d string 'meta' entry)")
-        try:
-            meta = json.loads(str(arrays.pop("meta")))
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{path}: 'meta' is not valid JSON ({exc.msg})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        meta = parse_meta(path, arrays.pop("meta"), CheckpointError)
+        if meta.get("format") != FORMAT:
             raise CheckpointError(f"{path}: not an mlpcli checkpoint (meta.format is not {FORMAT!r})")
-        if meta.get("format_version") == 1:
+        if meta.get("format_version") == 1 and meta["format_version"] is not True:
             self._upgrade_from_version_1(arrays)
-        elif meta.get("format_version") != FORMAT_VERSION:
+        elif meta.get("format_version") != FORMAT_VERSION or isinstance(meta.get("format_version"), bool):
             raise CheckpointError(
-                f"{path}: checkpoint format version {meta.get('format_version')!r}; this mlpcli reads {FORMAT_VERSION}"
+                f"{path}: checkpoint format version {_short(meta.get('format_version'))}; this mlpcli reads {FORMAT_VERSION}"
             )
         if meta.get("config_sha256") != self.config_hash:  # not a damaged file: no fallback
             raise RunFolderError(
@@ -165,12 +174,45 @@ class Checkpointer:
                 f"differs from the one in {path.name}); resuming would not continue the same run. "
                 "Put the config back, or train a new run"
             )
+        position = _position(path, meta)
+        optimizer_state = _mapping(path, meta, "optimizer", required=False) or {}
+        stopper_state = _mapping(path, meta, "early_stopping", required=False)
+        schedule_state = _mapping(path, meta, "schedule", required=False)
+        for name, state in (("optimizer", optimizer_state), ("early_stopping", stopper_state or {}),
+                            ("schedule", schedule_state or {})):
+            for key, value in state.items():  # counters, rates, best values, flags
+                if not (value is None or isinstance(value, (bool, int, float))):
+                    raise CheckpointError(f"{path}: meta.{name}.{key} must be a number, got {_short(value)}")
+        rng = self._check_rng(path, meta)
+        self._check_arrays(path, arrays, optimizer_state, stopper_state)
+        try:
+            self.network.params[...] = arrays["params"]
+            self.network.buffer[...] = arrays["buffer"]
+            self.optimizer.load_state_dict(
+                {**optimizer_state, **{n[len("optimizer."):]: a for n, a in arrays.items() if n.startswith("optimizer.")}}
+            )
+            if self.schedule is not None:
+                self.schedule.load_state_dict(schedule_state or {})
+            if self.stopper is not None:
+                self.stopper.load_state_dict(
+                    {**stopper_state, "best_params": arrays.get("early_stopping.best_params"),
+                     "best_buffer": arrays.get("early_stopping.best_buffer")}
+                )
+            for layer, state in zip(self.dropouts, rng["dropout_layers"]):
+                layer.load_state_dict(state)
+            self.shuffle.bit_generator.state = rng["shuffle"]
+            self.dropout.bit_generator.state = rng["dropout"]
+            self.shuffle_state = rng["shuffle"]
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: malformed checkpoint state ({type(exc).__name__}: {exc})") from None
+        return position
+
+    def _check_arrays(self, path: Path, arrays: dict, optimizer_state: dict, stopper_state) -> None:
+        """Check the members against the model: names, dtype, shape, finite values."""
         size, dtype = self.network.params.shape, self.network.dtype
         expected = {"params": size, "buffer": self.network.buffer.shape}
-        optimizer_state = meta.get("optimizer") or {}
         if optimizer_state.get("t"):
             expected.update({f"optimizer.{name}": size for name in self.optimizer.state_names()})
-        stopper_state = meta.get("early_stopping")
         if (stopper_state is None) != (self.stopper is None):
             raise CheckpointError(f"{path}: early stopping state does not match the config")
         if "early_stopping.best_params" in arrays:
@@ -188,35 +230,93 @@ class Checkpointer:
                 )
             if not np.isfinite(a).all():
                 raise CheckpointError(f"{path}: {name} holds NaN or infinite values")
-        try:
-            position = Position(
-                epoch=int(meta["epoch"]), batch=int(meta["batch"]), step=int(meta["step"]),
-                total=float(meta["total"]), elapsed=float(meta["elapsed"]),
-                history=list(meta["history"]), stopped=meta["stopped"],
+
+    def _check_rng(self, path: Path, meta: dict) -> dict:
+        """meta.rng: two bit generator states and one state per Dropout layer,
+        each pool's size bounded by the model (so a forged size allocates nothing)."""
+        rng = _mapping(path, meta, "rng")
+        for key in ("shuffle", "dropout"):
+            state = rng.get(key)
+            if not isinstance(state, dict) or state.get("bit_generator") != type(self.shuffle.bit_generator).__name__:
+                raise CheckpointError(f"{path}: meta.rng.{key} is not a {type(self.shuffle.bit_generator).__name__} state")
+            try:  # set on a scratch generator: checks the state's fields without touching the run's
+                type(self.shuffle.bit_generator)().state = state
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                raise CheckpointError(f"{path}: meta.rng.{key} is not a valid generator state ({exc})") from None
+        layers = rng.get("dropout_layers")
+        if not isinstance(layers, list) or len(layers) != len(self.dropouts):
+            raise CheckpointError(
+                f"{path}: meta.rng.dropout_layers must list {len(self.dropouts)} Dropout layer states, got {_short(layers)}"
             )
-            self.network.params[...] = arrays["params"]
-            self.network.buffer[...] = arrays["buffer"]
-            self.optimizer.load_state_dict(
-                {**optimizer_state, **{n[len("optimizer."):]: a for n, a in arrays.items() if n.startswith("optimizer.")}}
-            )
-            if self.schedule is not None:
-                self.schedule.load_state_dict(meta["schedule"] or {})
-            if self.stopper is not None:
-                self.stopper.load_state_dict(
-                    {**stopper_state, "best_params": arrays.get("early_stopping.best_params"),
-                     "best_buffer": arrays.get("early_stopping.best_buffer")}
-                )
-            rng = meta["rng"]
-            layers = rng["dropout_layers"]
-            if len(layers) != len(self.dropouts):
-                raise ValueError(f"{len(layers)} Dropout layer states for {len(self.dropouts)} layers")
-            for layer, state in zip(self.dropouts, layers):
-                layer.load_state_dict(state)
-            self.shuffle.bit_generator.state = rng["shuffle"]
-            self.dropout.bit_generator.state = rng["dropout"]
-            self.shuffle_state = rng["shuffle"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: malformed checkpoint state ({type(exc).__name__}: {exc})") from None
-        if position.epoch < 1 or position.batch < 0 or position.step < 0 or len(position.history) != position.epoch - 1:
-            raise CheckpointError(f"{path}: inconsistent position (epoch {position.epoch}, {len(position.history)} epochs logged)")
-        return position
+        for i, (state, limit) in enumerate(zip(layers, self.max_pools)):
+            where = f"meta.rng.dropout_layers[{i}]"
+            pool = state.get("pool") if isinstance(state, dict) else None
+            if not _is_int(pool) or not 0 <= pool <= limit:
+                raise CheckpointError(f"{path}: {where}.pool must be an integer in [0, {limit}] for this model, got {_short(pool)}")
+            if not pool:
+                continue
+            used = state.get("used")
+            if not _is_int(used) or not 0 <= used <= pool:
+                raise CheckpointError(f"{path}: {where}.used must be an integer in [0, {pool}], got {_short(used)}")
+            if state.get("dtype") != self.network.dtype.str:
+                raise CheckpointError(f"{path}: {where}.dtype must be {self.network.dtype.str!r}, got {_short(state.get('dtype'))}")
+            bit_state = state.get("state")
+            try:
+                type(self.dropout.bit_generator)().state = bit_state
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                raise CheckpointError(f"{path}: {where}.state is not a valid generator state ({exc})") from None
+        return rng
+
+
+# Keys every epoch's logs hold (training.epoch_logs); the others are val_<metric>.
+HISTORY_KEYS = ("epoch", "train_loss")
+
+
+def _position(path: Path, meta: dict) -> Position:
+    """meta's position, checked: counters are integers in range, sums finite
+    numbers, and history one dict of numbers (or null) per finished epoch."""
+    for key in ("epoch", "batch", "step"):
+        if not _is_int(meta.get(key)) or meta[key] < (1 if key == "epoch" else 0):
+            raise CheckpointError(f"{path}: meta.{key} must be an integer >= {1 if key == 'epoch' else 0}, got {_short(meta.get(key))}")
+    for key in ("total", "elapsed"):
+        if not _is_number(meta.get(key)) or not math.isfinite(meta[key]):
+            raise CheckpointError(f"{path}: meta.{key} must be a finite number, got {_short(meta.get(key))}")
+    stopped = meta.get("stopped")
+    if stopped is not None and not isinstance(stopped, str):
+        raise CheckpointError(f"{path}: meta.stopped must be null or a string, got {_short(stopped)}")
+    history = meta.get("history")
+    if not isinstance(history, list) or len(history) != meta["epoch"] - 1:
+        raise CheckpointError(
+            f"{path}: inconsistent position (epoch {meta['epoch']}, "
+            f"{len(history) if isinstance(history, list) else _short(history)} epochs logged)"
+        )
+    for i, logs in enumerate(history):
+        where = f"meta.history[{i}]"
+        if not isinstance(logs, dict) or any(key not in logs for key in HISTORY_KEYS):
+            raise CheckpointError(f"{path}: {where} must be a mapping with {', '.join(HISTORY_KEYS)}, got {_short(logs)}")
+        if logs["epoch"] != i + 1 or not _is_int(logs["epoch"]):
+            raise CheckpointError(f"{path}: {where}.epoch must be {i + 1}, got {_short(logs['epoch'])}")
+        for key, value in logs.items():
+            if value is not None and not _is_number(value):  # NaN (an undefined r2) is written as such
+                raise CheckpointError(f"{path}: {where}.{key} must be a number or null, got {_short(value)}")
+    return Position(
+        epoch=meta["epoch"], batch=meta["batch"], step=meta["step"], total=float(meta["total"]),
+        elapsed=float(meta["elapsed"]), history=list(history), stopped=stopped,
+    )
+
+
+def _mapping(path: Path, meta: dict, key: str, required: bool = True):
+    value = meta.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: meta.{key} must be a mapping, got {_short(value)}")
+    return value
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

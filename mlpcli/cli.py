@@ -7,6 +7,7 @@ traceback unless --debug, which ``main`` takes from anywhere on the line.
 """
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -78,20 +79,33 @@ def _progress(quiet: bool) -> list:
 
 
 def _report(result, as_json: bool) -> None:
+    note = f"; the run is complete and its results are in {result.run_dir}"
     if as_json:
-        _echo({"run_dir": str(result.run_dir), **result.metrics}, True)
+        _echo({"run_dir": str(result.run_dir), **result.metrics}, True, note=note)
     else:
-        click.echo(render.run_summary(result))
+        _out(render.run_summary(result), note=note)
 
 
-def _echo(result, as_json: bool, text=None, nl: bool = True) -> None:
+def _echo(result, as_json: bool, text=None, nl: bool = True, note: str = "") -> None:
     """A command's result on stdout: one JSON object with --json, else ``text(result)``."""
     if as_json:
         from .artifacts import to_json
 
-        click.echo(to_json(result))
+        _out(to_json(result), note=note)
     else:
-        click.echo(text(result), nl=nl)
+        _out(text(result), nl=nl, note=note)
+
+
+def _out(text: str, nl: bool = True, note: str = "") -> None:
+    """``text`` on stdout; a failed write (a full device) is an error naming
+    the reason, and ``note`` (what is already done)."""
+    try:
+        click.echo(text, nl=nl)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _StdoutError(exc, note) from None
 
 
 @cli.command()
@@ -139,7 +153,7 @@ def sweep(config, grid, n_random, ranges, seeds, overrides, out, jobs, scheduler
 
     plan = sweeps.plan(config, grid=grid, ranges=ranges, n_random=n_random, seeds=seeds, sets=overrides, out=out)
     if print_commands:
-        click.echo("\n".join(sweeps.commands(plan)))
+        _out("\n".join(sweeps.commands(plan)))
         return
     if scheduler and jobs != 1:
         raise MLPError("--jobs and --scheduler: choose one (the Dask cluster decides how many trials run at once)")
@@ -187,7 +201,7 @@ def predict(weights, input_file, proba, output):
         raise MLPError(f"-o {output}: use a .csv or .npy file name")
     text = write_table(output, *runner.predict(weights, input_file, proba))
     if text is not None:
-        click.echo(text, nl=False)
+        _out(text, nl=False)
 
 
 @cli.command()
@@ -208,7 +222,7 @@ def export(weights, output):
     from .onnx_export import export as _export
 
     d = _export(weights, output)
-    click.echo(f"{d['path']}: ONNX opset {d['opset']}, input {', '.join(d['inputs'])} -> {', '.join(d['outputs'])}")
+    _out(f"{d['path']}: ONNX opset {d['opset']}, input {', '.join(d['inputs'])} -> {', '.join(d['outputs'])}")
 
 
 # --------------------------------------------------------------------------- looking at results
@@ -240,7 +254,7 @@ def plot(paths, output, metric, x_key):
         output = output or "plot.png"
     if not output.lower().endswith(".png"):
         raise MLPError(f"-o {output}: use a .png file name")
-    click.echo(atomic_write(output, png))
+    _out(str(atomic_write(output, png)))
 
 
 @cli.command()
@@ -295,7 +309,7 @@ def init(dataset, task, schema_ref):
     """Print a commented starter config for a data set and task (save it, edit it, train it)."""
     from .config_tools import SCHEMA_REF, starter_config
 
-    click.echo(starter_config(dataset, task, schema_ref or SCHEMA_REF), nl=False)
+    _out(starter_config(dataset, task, schema_ref or SCHEMA_REF), nl=False)
 
 
 @cli.command()
@@ -303,10 +317,39 @@ def schema():
     """Print the JSON Schema of a config file (for editors: see the README)."""
     from .config_tools import schema_text
 
-    click.echo(schema_text(), nl=False)
+    _out(schema_text(), nl=False)
 
 
 # --------------------------------------------------------------------------- entry point
+
+
+class _StdoutError(MLPError):
+    """The result could not be written to stdout (a full device, a closed file)."""
+
+    def __init__(self, exc: OSError, note: str = ""):
+        super().__init__(f"cannot write the result to standard output ({exc.strerror or exc}){note}")
+
+
+def _flush_stdout() -> None:
+    """Write out what is buffered for stdout now, while an error can still be
+    reported; then point fd 1 at /dev/null so the interpreter's own flush at
+    exit finds nothing left to fail on."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _discard_stdout()
+        raise _StdoutError(exc) from None
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # not a real file (a test's buffer)
+        pass
 
 
 class _Signalled(BaseException):
@@ -347,6 +390,7 @@ def main(argv=None) -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         code = cli.main(args=args, prog_name="mlp", standalone_mode=False)
+        _flush_stdout()
     except click.exceptions.Exit as exc:  # pragma: no cover - click returns it in non-standalone mode
         code = exc.exit_code
     except click.exceptions.NoArgsIsHelpError as exc:  # bare `mlp`: the help page, as it is
@@ -360,6 +404,8 @@ def main(argv=None) -> None:
     except click.ClickException as exc:
         code = _fail(exc.format_message(), exc.exit_code)
     except MLPError as exc:
+        if isinstance(exc, _StdoutError):
+            _discard_stdout()
         code = _fail(str(exc), exc.exit_code, debug)
     except KeyboardInterrupt:
         code = _fail("interrupted", 130)

@@ -68,7 +68,7 @@ def _read_json(path: Path):
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise RunFolderError(f"{path}: cannot read it ({exc})") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
         raise RunFolderError(f"{path}: not valid JSON ({exc})") from None
 
 
@@ -81,7 +81,7 @@ def read_history(run_dir: Path) -> list[dict]:
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a torn line, or one nested thousands deep
             continue
         if isinstance(entry, dict):
             history.append(entry)

@@ -118,11 +118,27 @@ def _scalar(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
+def _refuse_unprintable(value: str, option: str) -> None:
+    """A name printed into the starter config (a comment line too) must be text
+    YAML reads back: no control characters, line breaks or undecodable bytes."""
+    import unicodedata
+
+    from yaml.reader import Reader
+
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or Reader.NON_PRINTABLE.match(char):
+            raise ConfigError(
+                f"{option} {value!r}: character U+{ord(char):04X} at position {position + 1} is not printable "
+                "text; a data set name or path has none"
+            )
+
+
 def starter_config(dataset: str = "digits", task: str | None = None, schema_ref: str = SCHEMA_REF) -> str:
     """A commented config for ``dataset`` and ``task`` that validates as it is
     (`mlp init`). A built-in data set fixes its task; another task for it is refused."""
     from .config import monitors, parse_config
 
+    _refuse_unprintable(dataset, "--dataset")
     suffix = dataset.lower().rsplit(".", 1)[-1] if "." in dataset else ""
     target = {
         "csv": (None, "the target column's name (null: the last column)"),

@@ -7,6 +7,7 @@ us allocate more than about MAX_EXPANSION times its own size.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import zipfile
@@ -23,6 +24,14 @@ MAX_MEMBERS = 4096
 MAX_EXPANSION = 100  # a deflated member may hold up to this many times its compressed size ...
 EXPANSION_SLACK = 1 << 16  # ... plus this many bytes (a small member compresses well)
 MEMBER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*\.npy$")
+NUMBER_KINDS = "biuf"  # every member but meta holds numbers (bool, integers, floats)
+# Limits on the meta JSON (its size is the member's, bounded above): nesting
+# (json's decoder recurses once per level) and integer digits (int() of a long
+# digit string is quadratic; 40 digits hold a PCG64 state's 128-bit integers).
+MAX_META_DEPTH = 64
+MAX_META_INT_DIGITS = 40
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 def read_npz(path: str | Path, kind: str = "weights file", error: type[Exception] = WeightsError) -> dict:
@@ -97,6 +106,7 @@ def _read_member(path: Path, archive: zipfile.ZipFile, info, error) -> np.ndarra
             raise error(f"{path}: {name} is not a valid .npy array ({exc})") from None
         if dtype.hasobject:
             raise error(f"{path}: {name} holds pickled Python objects, which are never loaded")
+        _check_dtype(path, name, shape, dtype, error)
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
         if f.tell() + nbytes != info.file_size:
@@ -109,3 +119,49 @@ def _read_member(path: Path, archive: zipfile.ZipFile, info, error) -> np.ndarra
             raise error(f"{path}: {name} is truncated")
         f.read(1)  # at the member's end: zipfile checks its CRC
     return array.reshape(shape, order="F" if fortran else "C")
+
+
+def _check_dtype(path: Path, name: str, shape: tuple, dtype: np.dtype, error) -> None:
+    """Before any data is read: meta is a 0-d unicode string, every other member
+    numbers, and no dtype has itemsize 0 (a zero-size dtype holds no bytes
+    whatever its shape, so the size check cannot bound what NumPy allocates)."""
+    if name == "meta":
+        if dtype.kind != "U" or shape != () or dtype.itemsize == 0:
+            raise error(f"{path}: 'meta' must be a 0-d string array, got shape {shape} of {dtype}")
+    elif dtype.kind not in NUMBER_KINDS or dtype.itemsize == 0 or dtype.fields is not None or dtype.subdtype is not None:
+        raise error(f"{path}: {name} has dtype {dtype}; an array of numbers is expected")
+
+
+def parse_meta(path: str | Path, meta: np.ndarray, error: type[Exception] = WeightsError) -> dict:
+    """The JSON object in a ``meta`` member (a 0-d string array), parsed with
+    bounded nesting and integer length: a problem raises ``error``."""
+    if meta.dtype.kind != "U" or meta.ndim != 0:
+        raise error(f"{path}: 'meta' must be a 0-d string array")
+    text = str(meta)
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    if len(brackets) > MAX_META_DEPTH:
+        codes = np.frombuffer(brackets.encode("ascii"), np.uint8)
+        depth = np.cumsum(np.where((codes == ord("[")) | (codes == ord("{")), 1, -1))
+        if depth.max() > MAX_META_DEPTH:
+            raise error(f"{path}: 'meta' is nested more than {MAX_META_DEPTH} levels deep; refusing it")
+    try:
+        value = json.loads(text, parse_int=_bounded_int)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: 'meta' is not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{path}: 'meta' is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise error(f"{path}: 'meta' must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_META_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits; at most {MAX_META_INT_DIGITS} are read")
+    return int(text)
+
+
+def short(value, limit: int = 60) -> str:
+    """A value from a file, as JSON, cut short for an error line."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

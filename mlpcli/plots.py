@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import sys
 from pathlib import Path
 
 from .errors import MLPError
@@ -23,6 +25,13 @@ OVERLAY_SIZE = (900, 360)
 SWEEP_SIZE = (600, 400)
 MAX_ANNOTATED_CLASSES = 20  # above this a confusion matrix shows colours only, no counts
 MAX_TICK_LABELS = 40
+# matplotlib's margin and tick arithmetic overflows on values near the float
+# range (1e308: "arange: cannot compute length"), and a log axis spanning
+# hundreds of decades fails to place its ticks: larger values are refused, with
+# the file and figure named, and a wider spread keeps a linear axis.
+MAX_PLOTTED = 1e100
+MAX_LOG_SPREAD = 1e100
+MAX_EPOCH = 10**9  # a logged epoch number beyond this (or not an integer) is drawn at its line's position
 LEARNING_CURVES = "learning_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 
@@ -35,7 +44,13 @@ def main_metric(task: str) -> str:
 
 
 def _figure(size: tuple[int, int]):
-    import matplotlib
+    try:
+        import matplotlib
+    except ValueError:  # matplotlib refuses to import when MPLBACKEND names no backend
+        raise MLPError(
+            f"cannot load matplotlib: MPLBACKEND={os.environ.get('MPLBACKEND')!r} is not a matplotlib backend "
+            "(unset it, or set it to agg)"
+        ) from None
 
     matplotlib.use("Agg", force=False)  # a user's own backend choice stays unless none is set
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -53,15 +68,25 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _series(history: list[dict], key: str) -> tuple[list, list]:
-    """(epochs, values) of one logged figure, skipping epochs where it is null / NaN."""
+def _series(history: list[dict], key: str, source="the run's history") -> tuple[list, list]:
+    """(epochs, values) of one logged figure, skipping epochs where it is null /
+    NaN (or that are not a mapping); a value too large to draw is refused,
+    naming ``source`` (the metrics.jsonl it came from)."""
     xs, ys = [], []
     for i, logs in enumerate(history):
-        value = logs.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            xs.append(logs.get("epoch", i + 1))
+        value = logs.get(key) if isinstance(logs, dict) else None
+        if _is_number(value) and math.isfinite(value):
+            epoch = logs.get("epoch")
+            x = epoch if _is_number(epoch) and 0 <= epoch <= MAX_EPOCH and epoch == int(epoch) else i + 1
+            if abs(value) > MAX_PLOTTED:
+                raise MLPError(f"{source}: {key} is {value:g} at epoch {x}, too large to plot (beyond ±{MAX_PLOTTED:g})")
+            xs.append(x)
             ys.append(value)
     return xs, ys
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _title(ax, text: str) -> None:
@@ -82,34 +107,35 @@ def _note(ax, text: str) -> None:
 # --------------------------------------------------------------------------- one run
 
 
-def learning_curves(history: list[dict], task: str, title: str | None = None) -> bytes:
+def learning_curves(history: list[dict], task: str, title: str | None = None, source="the run's history") -> bytes:
     """Three panels: train and validation loss; the validation main metric
     (accuracy, subset accuracy or r2); the learning rate. Per epoch."""
     fig = _figure(LEARNING_CURVES_SIZE)
     loss_ax, metric_ax, lr_ax = fig.subplots(1, 3)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.15, top=0.8 if title else 0.88, wspace=0.3)
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        xs, ys = _series(history, key)
+        xs, ys = _series(history, key, source)
         if xs:
             loss_ax.plot(xs, ys, label=label, marker="." if len(xs) < 3 else None)
     _title(loss_ax, "loss")
     _epoch_axis(loss_ax)
     if loss_ax.lines:
         loss_ax.legend(fontsize="small")
-        if min(min(line.get_ydata()) for line in loss_ax.lines) > 0 and _spread(loss_ax) > 30:
+        if min(min(line.get_ydata()) for line in loss_ax.lines) > 0 and 30 < _spread(loss_ax) <= MAX_LOG_SPREAD:
             loss_ax.set_yscale("log")
     metric = main_metric(task)
-    xs, ys = _series(history, f"val_{metric}")
+    xs, ys = _series(history, f"val_{metric}", source)
     if xs:
         metric_ax.plot(xs, ys, color="C1", marker="." if len(xs) < 3 else None)
     else:
         _note(metric_ax, "no validation split")
     _title(metric_ax, f"validation {metric.replace('_', ' ')}")
     _epoch_axis(metric_ax)
-    xs, ys = _series(history, "lr")
+    xs, ys = _series(history, "lr", source)
     if xs:
         lr_ax.plot(xs, ys, color="C2", marker="." if len(xs) < 3 else None)
-        lr_ax.set_ylim(0, max(ys) * 1.1)  # from 0: a constant rate is a flat line, not noise magnified
+        if max(ys) > 0:
+            lr_ax.set_ylim(0, max(ys) * 1.1)  # from 0: a constant rate is a flat line, not noise magnified
         lr_ax.yaxis.set_major_formatter("{x:.2g}")  # 0.001, not an offset ("1e-3") over the panel
     else:
         _note(lr_ax, "no learning rate\n(lbfgs line search)")
@@ -122,8 +148,9 @@ def learning_curves(history: list[dict], task: str, title: str | None = None) ->
 
 
 def _spread(ax) -> float:
-    values = [v for line in ax.lines for v in line.get_ydata()]
-    return max(values) / min(values)
+    """max / min of the (positive) values drawn, computed in logs: 1e99 / 1e-300 is no overflow."""
+    values = [float(v) for line in ax.lines for v in line.get_ydata()]
+    return 10 ** min(math.log10(max(values)) - math.log10(min(values)), 300)
 
 
 def confusion_matrix(matrix, classes) -> bytes:
@@ -163,13 +190,22 @@ def _label(value, limit: int = 12) -> str:
 
 
 def write_run_plots(run_dir: Path, history: list[dict], task: str, test: dict, classes) -> list[Path]:
-    """learning_curves.png and, for classification, confusion_matrix.png in run_dir."""
+    """learning_curves.png and, for classification, confusion_matrix.png in
+    run_dir. Drawn after the run's results are written, so a picture never
+    fails a finished run: any failure (a bogus MPLBACKEND, values too large to
+    draw, a matplotlib error) is a one-line warning on stderr instead."""
     from .artifacts import atomic_write
 
     run_dir = Path(run_dir)
-    written = [atomic_write(run_dir / LEARNING_CURVES, learning_curves(history, task, run_dir.resolve().name))]
-    if task == "classification" and test.get("confusion_matrix") is not None:
-        written.append(atomic_write(run_dir / CONFUSION_MATRIX, confusion_matrix(test["confusion_matrix"], classes)))
+    written = []
+    try:
+        curves = learning_curves(history, task, run_dir.resolve().name, source=run_dir / "metrics.jsonl")
+        written.append(atomic_write(run_dir / LEARNING_CURVES, curves))
+        if task == "classification" and test.get("confusion_matrix") is not None:
+            written.append(atomic_write(run_dir / CONFUSION_MATRIX, confusion_matrix(test["confusion_matrix"], classes)))
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run itself is complete
+        reason = " ".join(str(exc).split()) if isinstance(exc, MLPError) else f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        print(f"Warning: {run_dir}: the plots were not drawn ({reason[:300]}); the run's results are saved", file=sys.stderr)
     return written
 
 
@@ -197,7 +233,7 @@ def overlay(runs: list, metric: str | None = None) -> bytes:
         ax = fig.subplots()
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9)
         for i, run in enumerate(runs):
-            ax.plot(*_series(run.history, key), color=f"C{i % 10}", label=names[i])
+            ax.plot(*_series(run.history, key, _source(run)), color=f"C{i % 10}", label=names[i])
         _title(ax, key.replace("_", " "))
         axes = [ax]
     else:
@@ -207,12 +243,13 @@ def overlay(runs: list, metric: str | None = None) -> bytes:
         fig.subplots_adjust(left=0.06, right=0.98, bottom=0.14, top=0.9, wspace=0.22)
         for i, run in enumerate(runs):
             colour = f"C{i % 10}"
-            val = _series(run.history, "val_loss")
-            loss_ax.plot(*(val if val[0] else _series(run.history, "train_loss")), color=colour, label=names[i])
+            val = _series(run.history, "val_loss", _source(run))
+            train = _series(run.history, "train_loss", _source(run))
+            loss_ax.plot(*(val if val[0] else train), color=colour, label=names[i])
             if val[0]:
-                loss_ax.plot(*_series(run.history, "train_loss"), color=colour, linestyle="--", linewidth=0.8)
+                loss_ax.plot(*train, color=colour, linestyle="--", linewidth=0.8)
             if metric:
-                metric_ax.plot(*_series(run.history, f"val_{metric}"), color=colour, label=names[i])
+                metric_ax.plot(*_series(run.history, f"val_{metric}", _source(run)), color=colour, label=names[i])
         _title(loss_ax, "loss (validation solid, train dashed)")
         if metric and metric_ax.lines and any(len(line.get_xdata()) for line in metric_ax.lines):
             _title(metric_ax, f"validation {metric.replace('_', ' ')}")
@@ -222,6 +259,10 @@ def overlay(runs: list, metric: str | None = None) -> bytes:
         _epoch_axis(ax)
     axes[0].legend(fontsize="small")
     return _png(fig)
+
+
+def _source(run) -> Path:
+    return Path(run.path) / "metrics.jsonl"
 
 
 def _names(runs: list) -> list[str]:
@@ -261,7 +302,7 @@ def read_sweep(sweep_dir: str | Path) -> list[dict]:
     for n, line in enumerate(text.splitlines()):
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a torn line, or one nested thousands deep
             continue
         if isinstance(row, dict):
             rows[row.get("trial", n)] = row
@@ -307,11 +348,12 @@ def swept_values(row: dict) -> dict:
     return values
 
 
-def sweep_points(rows: list[dict], x_key: str, metric: str) -> dict[str, list[tuple]]:
+def sweep_points(rows: list[dict], x_key: str, metric: str, source=SWEEP_RESULTS) -> dict[str, list[tuple]]:
     """{series: [(x, mean, std, n), ...]}: the finished trials grouped by the
     other swept keys (one series per combination, "" when x_key is the only
     one), then by the value of x_key; mean and std (NumPy's, population) over
-    the seeds, std 0 for one seed; sorted by x."""
+    the seeds, std 0 for one seed; sorted by x. A value or x too large to draw
+    is refused, naming ``source``."""
     import numpy as np
 
     groups: dict = {}
@@ -322,7 +364,14 @@ def sweep_points(rows: list[dict], x_key: str, metric: str) -> dict[str, list[tu
         if x_key not in overrides:
             continue
         value = trial_metric(row, metric)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if _is_number(value) and math.isfinite(value):
+            x = overrides[x_key]
+            for what, number in ((f"test {metric}", value), (x_key, x)):
+                if _is_number(number) and not abs(number) <= MAX_PLOTTED:
+                    raise MLPError(
+                        f"{source}: trial {_hashable(row.get('trial'))}: {what} is {number:g}, too large to plot "
+                        f"(beyond ±{MAX_PLOTTED:g})"
+                    )
             series = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in (x_key, "seed"))
             groups.setdefault(series, {}).setdefault(_hashable(overrides[x_key]), []).append(float(value))
 
@@ -351,7 +400,7 @@ def sweep_plot(sweep_dir: str | Path, x_key: str, metric: str | None = None) -> 
         raise MLPError(f"--x {x_key}: not a swept key of {sweep_dir}; choose one of {', '.join(swept) or '(none)'}")
     if metric is None:
         metric = next((m for m in ("accuracy", "subset_accuracy", "r2") if trial_metric(rows[0], m) is not None), "loss")
-    series = sweep_points(rows, x_key, metric)
+    series = sweep_points(rows, x_key, metric, Path(sweep_dir) / SWEEP_RESULTS)
     if not series:
         raise MLPError(f"--metric {metric}: no finished trial of {sweep_dir} records test {metric}")
     xs = sorted({p[0] for points in series.values() for p in points}, key=str)
@@ -365,7 +414,7 @@ def sweep_plot(sweep_dir: str | Path, x_key: str, metric: str | None = None) -> 
                     marker="o", capsize=4, color=f"C{i % 10}", label=label or None)
     if len(series) > 1:
         ax.legend(fontsize="small")
-    if numeric and min(xs) > 0 and max(xs) / min(xs) >= 20:
+    if numeric and min(xs) > 0 and 20 <= max(xs) / min(xs) <= MAX_LOG_SPREAD:
         ax.set_xscale("log")
     if not numeric:
         ax.set_xticks(list(where.values()), [str(x) for x in xs])

@@ -69,7 +69,7 @@ def train(
     callbacks: list[Callback] = (),
     prepared: PreparedData | None = None,
     interrupt=None,
-    resume_dir: Path | None = None,
+    resume_dir: artifacts.RunFolder | None = None,
 ) -> RunResult:
     """Train the model a config describes and write its run folder.
 
@@ -77,37 +77,50 @@ def train(
     checked before the folder is created or anything is written.
     ``prepared`` (cross_validate's folds) replaces the data and split the config describes.
     ``interrupt`` (see training.fit) stops training at a step, checkpointed;
-    ``resume_dir`` continues the run in that folder from its checkpoint (see ``resume``).
+    ``resume_dir`` (held by ``resume``) continues the run in that folder from its checkpoint.
     A run that diverges or is interrupted records its status in metrics.json.
     """
     started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    cfg, name = resolve_config(config_or_path, overrides)
-    resolved = cfg.to_dict()
-    rngs = generators(resolved["seed"])
-    if prepared is None:
-        prepared = prepare_data(resolved, rngs)
-    trainer = Trainer(cfg, resolved, prepared, rngs)
-    model = trainer.model
-
+    try:
+        cfg, name = resolve_config(config_or_path, overrides)
+        resolved = cfg.to_dict()
+        rngs = generators(resolved["seed"])
+        if prepared is None:
+            prepared = prepare_data(resolved, rngs)
+        trainer = Trainer(cfg, resolved, prepared, rngs)
+    except BaseException:
+        if resume_dir is not None:
+            resume_dir.close()
+        raise
     if resume_dir is None:
-        run_dir = artifacts.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
+        folder = artifacts.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
+    else:
+        folder = resume_dir  # resume() holds it already
+    with folder:
+        return _train_in(folder.path, trainer, prepared, resolved, rngs, overrides, started, resume_dir is not None, callbacks, interrupt)
+
+
+def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, resuming, callbacks, interrupt) -> RunResult:
+    """The part of ``train`` that runs with the run folder held."""
+    model = trainer.model
+    if not resuming:
         artifacts.write_yaml(run_dir / "config.yaml", resolved, header=artifacts.overrides_header(overrides))
         artifacts.write_run_json(run_dir, resolved, prepared.fingerprint, started, overrides=overrides)
     else:
-        run_dir = Path(resume_dir)
+        _check_same_data(run_dir, prepared, resolved["data"]["dataset"])
     checkpointer = position = None
     if trainer.optimizer is not None:  # lbfgs runs in scipy, whose state cannot be saved
         checkpointer = Checkpointer(
             run_dir, model.network, trainer.optimizer, trainer.schedule, trainer.stopper, rngs,
-            artifacts.config_hash(resolved),
+            artifacts.config_hash(resolved), batch_size=trainer.options.batch_size,
         )
-    if resume_dir is not None:
+    if resuming:
         position = checkpointer.load()
         # metrics.jsonl as of the checkpoint: each epoch's line exactly once
         artifacts.atomic_write(run_dir / "metrics.jsonl", "".join(artifacts.to_json(h) + "\n" for h in position.history))
     start = time.perf_counter() - (position.elapsed if position else 0.0)
     try:
-        with artifacts.JsonLines(run_dir / "metrics.jsonl", truncate=resume_dir is None) as lines:
+        with artifacts.JsonLines(run_dir / "metrics.jsonl", truncate=not resuming) as lines:
             history = trainer.fit([MetricsLog(lines), *callbacks], checkpointer, position, interrupt)
     except TrainingDiverged as exc:
         artifacts.write_json(run_dir / "metrics.json", {
@@ -160,6 +173,22 @@ def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=Non
     if not run_dir.is_dir() or not config.is_file():
         raise RunFolderError(f"{run_dir}: not a run folder (no config.yaml)")
     try:
+        folder = artifacts.lock_run_dir(run_dir)
+    except OSError as exc:
+        raise RunFolderError(f"{run_dir}: cannot use the run folder ({exc.strerror or exc})") from None
+    try:
+        _check_resumable(run_dir, config)
+        artifacts.remove_stale_temporaries(run_dir)
+    except BaseException:
+        folder.close()
+        raise
+    return train(config, callbacks=callbacks, interrupt=interrupt, resume_dir=folder)
+
+
+def _check_resumable(run_dir: Path, config: Path) -> None:
+    import json
+
+    try:
         status = json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError):
         status = {}  # killed before it wrote one
@@ -176,8 +205,22 @@ def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=Non
         )
     if not any(path.exists() for path in checkpoint_paths(run_dir)):
         raise RunFolderError(f"{run_dir}: holds no checkpoint.npz to resume from")
-    artifacts.remove_stale_temporaries(run_dir)
-    return train(config, callbacks=callbacks, interrupt=interrupt, resume_dir=run_dir)
+
+
+def _check_same_data(run_dir: Path, prepared: PreparedData, dataset: str) -> None:
+    """Refuse to resume on data other than the run's: run.json's data_sha256
+    must be the fingerprint of the data as loaded now."""
+    import json
+
+    try:
+        recorded = json.loads((run_dir / "run.json").read_text()).get("data_sha256")
+    except (OSError, ValueError, AttributeError):
+        recorded = None  # no run.json (a run older than it): nothing to compare
+    if recorded and prepared.fingerprint and recorded != prepared.fingerprint:
+        raise RunFolderError(
+            f"{run_dir}: the data changed since the run started ({dataset}: its SHA-256 is no longer "
+            f"run.json's data_sha256 {recorded[:12]}...); resuming would train on other data: train a new run"
+        )
 
 
 def evaluate(

@@ -7,7 +7,6 @@ it, is trained.py's to decide (TrainedModel.from_arrays).
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import numpy as np
 from ._version import __version__
 from .artifacts import atomic_write, to_json
 from .errors import ConfigError, WeightsError
-from .npz import read_npz
+from .npz import parse_meta, read_npz, short as _short
 
 FORMAT = "mlpcli.weights"
 FORMAT_VERSION = 2
@@ -58,16 +57,11 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
 
 
 def _parse_meta(path: Path, meta: np.ndarray) -> dict:
-    if meta.dtype.kind != "U" or meta.ndim != 0:
-        raise WeightsError(f"{path}: 'meta' must be a 0-d string array")
-    try:
-        meta = json.loads(str(meta))
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{path}: 'meta' is not valid JSON ({exc.msg})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    meta = parse_meta(path, meta, WeightsError)
+    if meta.get("format") != FORMAT:
         raise WeightsError(f"{path}: not an mlpcli weights file (meta.format is not {FORMAT!r})")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise WeightsError(f"{path}: meta.format_version is missing or invalid")
     if version > FORMAT_VERSION:
         raise WeightsError(
@@ -78,12 +72,6 @@ def _parse_meta(path: Path, meta: np.ndarray) -> dict:
         if key not in meta:
             raise WeightsError(f"{path}: meta has no {key!r}")
     return meta
-
-
-def _short(value, limit: int = 60) -> str:
-    """A value from a file, as JSON, cut short for an error line."""
-    text = json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_classes(path: Path, classes) -> None:

@@ -54,6 +54,22 @@ def test_offline_refusal_by_id_in_process(tmp_path, monkeypatch):
         data.load_dataset("openml:61", FAST, 0)
 
 
+@pytest.mark.parametrize("where", ["file", "under-a-file", "cache-is-a-file"])
+def test_a_data_home_that_is_no_folder_is_one_error_line_naming_it(tmp_path, monkeypatch, where):
+    # SCIKIT_LEARN_DATA=/dev/null, or a path through a file: scikit-learn cannot create its data home;
+    # or a file where its openml cache folder goes: it cannot cache the download (and warns as it retries).
+    (tmp_path / "file").write_text("not a folder\n")
+    home = {"file": tmp_path / "file", "under-a-file": tmp_path / "file" / "home", "cache-is-a-file": tmp_path}[where]
+    if where == "cache-is-a-file":
+        (tmp_path / "openml").write_text("not a folder\n")
+    (tmp_path / "c.yaml").write_text("data: {dataset: 'openml:iris', options: {n_retries: 1, delay: 0.01}}\ntrain: {epochs: 1}\n")
+    _no_network(monkeypatch)
+    result = run_mlp("train", "c.yaml", "--out", "run", cwd=tmp_path, env={"SCIKIT_LEARN_DATA": str(home)})
+    line = assert_refused(result, "openml:iris", "SCIKIT_LEARN_DATA", str(home))
+    assert ("is not a folder" if where == "file" else "Not a directory") in line
+    assert not (tmp_path / "run").exists()
+
+
 def _iris_fixture():
     try:
         folder = resources.files("sklearn.datasets.tests.data.openml.id_61")

@@ -8,7 +8,6 @@ key or name.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError
 from .base import type_name
-from .loading import parse_yaml, read_text, read_yaml
+from .loading import MAX_DEPTH, parse_yaml, read_stdin, read_text, read_yaml, too_deep
 from .messages import explain
 from .optimization import OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS
 from .overrides import apply_overrides, override_path
@@ -26,7 +25,7 @@ from .tasks import MAXIMISED, TASK_METRICS, monitor_problem, monitored, monitors
 __all__ = [
     "MAXIMISED", "OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "STDIN", "TASK_METRICS", "Config",
     "apply_overrides", "load_config", "monitor_problem", "monitored", "monitors", "parse_config",
-    "parse_yaml", "read_yaml", "task_problem",
+    "parse_yaml", "read_stdin", "read_yaml", "task_problem",
 ]
 
 STDIN = "-"  # the config path that reads the config from standard input
@@ -36,7 +35,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read, override and validate a config file (``-``: standard input); an
     error names each key's line in the file, or (--set) for a key an override set."""
     if str(path) == STDIN:
-        text, source = sys.stdin.read(), "<stdin>"
+        text, source = read_stdin(), "<stdin>"
     else:
         text, source = read_text(Path(path)), str(path)
     raw, lines = parse_yaml(text, source)
@@ -55,6 +54,8 @@ def parse_config(raw: Any, source: str = "config", lines: dict | None = None, ov
         raise ConfigError(
             f"{source}: expected a mapping of keys ({', '.join(Config.model_fields)}), got {type_name(raw)}"
         )
+    if too_deep(raw):  # past what the resolved config's serialisers take (a weights file's meta.config)
+        raise ConfigError(f"{source}: nested too deeply (more than {MAX_DEPTH} levels), which no config is")
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:

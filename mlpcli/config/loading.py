@@ -6,7 +6,10 @@ line of every key so a validation error can point at it.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,10 @@ _PLAIN_TAGS = {
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map", "merge")
 }
 MAX_YAML_VALUES = 100_000  # the most values aliases may expand a document to
+# The deepest nesting a config may have. A config nests about 6 levels; pydantic's model_dump (config.yaml,
+# meta.config) fails past ~255 and yaml.safe_dump past ~330, so this leaves a wide margin under both.
+MAX_DEPTH = 64
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # the largest config file read; a real config is a few kB
 
 
 def _construct_mapping(loader, node, deep=False):
@@ -61,6 +68,36 @@ _StrictSafeLoader.yaml_implicit_resolvers = {
 _StrictSafeLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
+
+
+def _compose_node(loader, parent, index):
+    # Counted while composing, so a deep document is refused at its line before Python's recursion limit.
+    loader.depth = getattr(loader, "depth", 0) + 1
+    try:
+        if loader.depth > MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested too deeply (more than {MAX_DEPTH} levels)", loader.peek_event().start_mark
+            )
+        return yaml.SafeLoader.compose_node(loader, parent, index)
+    finally:
+        loader.depth -= 1
+
+
+_StrictSafeLoader.compose_node = _compose_node
+
+
+def too_deep(value, limit: int = MAX_DEPTH) -> bool:
+    """Whether plain data (mappings and lists) nests more than ``limit`` levels; walked without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 def _show_tag(tag: str) -> str:
@@ -133,13 +170,16 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     def where(mark):
         return f"{source}:{mark.line + 1}:{mark.column + 1}"
 
-    loader = _StrictSafeLoader(text)
+    loader = None
     try:
+        loader = _StrictSafeLoader(text)  # its reader refuses control characters in the whole text here
         node = loader.get_single_node()
         if node is None:
             return None, {}
         _check_nodes(node, where)
         return loader.construct_document(node), _node_lines(node)
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(f"{source}:{_line_of(text, exc.position)}: {_bad_character(exc.character)}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -150,19 +190,100 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     except RecursionError:
         raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _line_of(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+def _bad_character(char) -> str:
+    code = ord(char) if isinstance(char, str) else char
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8, as Python's surrogateescape decodes it
+        return f"cannot read: byte 0x{code - 0xDC00:02X} is not UTF-8 text; save the file as UTF-8"
+    escape = f"\\x{code:02X}" if code < 0x100 else f"\\u{code:04X}"
+    return (
+        f"invalid YAML: control character U+{code:04X} is not allowed anywhere in YAML, not even in a comment; "
+        f"remove it (inside a double-quoted string, write it as {escape})"
+    )
+
+
+def _decode(data: bytes, source: str) -> str:
+    """UTF-8 text, or a ConfigError naming the line and the byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{source}:{line}: cannot read: byte 0x{data[exc.start]:02X} is not UTF-8 text; save the file as UTF-8"
+        ) from None
+
+
+def _read_bounded(stream, source: str) -> bytes:
+    """At most MAX_CONFIG_BYTES from a binary stream; more is a ConfigError."""
+    chunks, size = [], 0
+    while size <= MAX_CONFIG_BYTES:
+        chunk = stream.read(min(1 << 16, MAX_CONFIG_BYTES + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    raise _too_large(source)
+
+
+def _too_large(source: str) -> ConfigError:
+    return ConfigError(
+        f"{source}: larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB, which no config is; is it the right file?"
+    )
+
+
+_NOT_A_FILE = {
+    stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _refuse_kind(mode: int, path) -> None:
+    # A regular file, or a pipe (a process substitution <(...)), read with the size bound.
+    kind = _NOT_A_FILE.get(stat.S_IFMT(mode))
+    if kind:
+        raise ConfigError(f"{path}: is {kind}, not a config file")
 
 
 def read_text(path: Path) -> str:
-    """A config file's text; a missing or unreadable file is a ConfigError naming it."""
+    """A config file's text (UTF-8, at most MAX_CONFIG_BYTES, a regular file or
+    a pipe); anything else is a ConfigError naming it."""
     try:
-        return path.read_text(encoding="utf-8")
+        _refuse_kind(os.stat(path).st_mode, path)  # before opening: opening a device can block or act
+        with open(path, "rb") as stream:
+            _refuse_kind(os.fstat(stream.fileno()).st_mode, path)  # replaced since the stat
+            data = _read_bounded(stream, str(path))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return _decode(data, str(path))
+
+
+def read_stdin(source: str = "<stdin>") -> str:
+    """Standard input's text, bounded as a config file is; a closed standard
+    input (``<&-``) or one that cannot be read is a ConfigError naming it."""
+    stream = sys.stdin
+    if stream is None:
+        raise ConfigError(f"{source}: standard input is closed; give a config file, or pipe one in")
+    binary = getattr(stream, "buffer", None)
+    try:
+        if binary is None:  # a text stream without bytes beneath (an embedding program's)
+            text = stream.read(MAX_CONFIG_BYTES + 1)
+            if len(text) > MAX_CONFIG_BYTES:
+                raise _too_large(source)
+            return text
+        return _decode(_read_bounded(binary, source), source)
+    except (OSError, ValueError) as exc:  # a closed descriptor: EBADF, or "I/O operation on closed file"
+        raise ConfigError(f"{source}: cannot read standard input: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def read_yaml(path: str | Path) -> Any:

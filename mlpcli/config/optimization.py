@@ -197,11 +197,17 @@ class TrainConfig(Section):
             return value
         if not isinstance(value, dict) or not value:
             raise ValueError(f"must be 'balanced' or a mapping label -> weight, got {show(value)}")
-        weights = {}
+        weights, written = {}, {}
         for label, weight in value.items():
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
                 raise ValueError(f"the weight of label {label!r} must be a finite number >= 0, got {show(weight)}")
-            weights[str(label)] = float(weight)  # labels as text: YAML keys and JSON keys alike
+            name = str(label)  # labels as text: YAML keys and JSON keys alike
+            if name in weights:  # 1 and '1' (or true and 'True'): one class, two weights
+                raise ValueError(
+                    f"labels {written[name]!r} and {label!r} are the same class (labels are compared as text); "
+                    "give it one weight"
+                )
+            weights[name], written[name] = float(weight), label
         if not any(weights.values()):
             raise ValueError("every weight is 0, which leaves nothing to train on; give some class a weight > 0")
         return weights

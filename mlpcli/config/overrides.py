@@ -10,13 +10,18 @@ from .base import closest, did_you_mean, show, type_name
 from .loading import parse_yaml
 from .schema import keys_at
 
-_INDEX = re.compile(r"\[(\d+)\]")  # model.layers[0].units, as errors print it -> model.layers.0.units
+_INDEX = re.compile(r"\[([0-9]+)\]")  # model.layers[0].units, as errors print it -> model.layers.0.units
+
+
+def _is_index(part: str) -> bool:
+    # ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses or reads otherwise.
+    return part.isascii() and part.isdigit()
 
 
 def override_path(item: str) -> tuple:
     """The key path a --set KEY=VALUE sets: ('model', 'layers', 0, 'units')."""
     key = _INDEX.sub(r".\1", item.partition("=")[0]).strip()
-    return tuple(int(part) if part.isdigit() else part for part in key.split("."))
+    return tuple(int(part) if _is_index(part) else part for part in key.split("."))
 
 
 def apply_overrides(raw: dict, overrides, source: str = "config") -> dict:
@@ -41,7 +46,7 @@ def _set(raw: dict, key: str, parts: list[str], value, source: str) -> None:
     node = raw
     for depth, part in enumerate(parts):
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
+            if not _is_index(part) or int(part) >= len(node):
                 where = ".".join(parts[:depth]) or "the config"
                 indices = f" (indices 0 to {len(node) - 1})" if node else ""
                 raise ConfigError(
@@ -61,8 +66,8 @@ def _set(raw: dict, key: str, parts: list[str], value, source: str) -> None:
             # Replacing it with a mapping would drop the value silently (train.optimizer: sgd).
             raise ConfigError(f"--set {key}: {where} is {show(child)} in {source}, not a mapping or a list")
         if child is None:
-            if parts[depth + 1].isdigit():
-                keys = keys_at(tuple(int(p) if p.isdigit() else p for p in parts[:depth]))
+            if _is_index(parts[depth + 1]):
+                keys = keys_at(tuple(int(p) if _is_index(p) else p for p in parts[:depth]))
                 suggestion = closest(part, keys) if part not in keys else None
                 if suggestion:
                     raise ConfigError(f"--set {key}: {where}: unknown key{did_you_mean(suggestion)}")

@@ -5,6 +5,7 @@ are what `mlp schema` gives an editor; config_tools adds nothing to them.
 """
 from __future__ import annotations
 
+import math
 import typing
 from typing import Any, Literal
 
@@ -47,6 +48,21 @@ class DataConfig(Section):
         None, min_length=1, description="A .csv's feature columns, in order (null: every column but the target).")
     impute: ImputeConfig = Field(
         default_factory=ImputeConfig, description="How missing values in a .csv's feature columns are filled.")
+
+    @field_validator("options")
+    @classmethod
+    def _finite_options(cls, value: dict) -> dict:
+        # allow_inf_nan covers typed keys only; an inf here would be written as null and read back as None.
+        stack = [(("data", "options", key), item) for key, item in value.items()]
+        while stack:
+            path, item = stack.pop()
+            if isinstance(item, float) and not math.isfinite(item):
+                raise key_problem(path, f"must be a finite number, got {item}")
+            if isinstance(item, dict):
+                stack.extend((path + (key,), child) for key, child in item.items())
+            elif isinstance(item, list):
+                stack.extend((path + (i,), child) for i, child in enumerate(item))
+        return value
 
     @field_validator("dataset")
     @classmethod

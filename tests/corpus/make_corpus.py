@@ -92,6 +92,11 @@ def with_meta(**changes) -> bytes:
 _DROP = object()
 
 
+def raw_meta(text: str) -> bytes:
+    """valid.npz with ``text`` as its meta, verbatim (JSON json.dumps would not write)."""
+    return npz({**valid_arrays(), "meta": np.array(text)})
+
+
 def replaced(**arrays) -> bytes:
     out = valid_arrays()
     for name, value in arrays.items():
@@ -173,6 +178,13 @@ def weights_files() -> dict[str, bytes]:
         "path_traversal.npz": zip_of(valid_members() + [("../../evil.npy", npy(np.zeros(3)))]),
         "duplicate_member.npz": zip_of(valid_members() + [("dense.0.bias.npy", npy(np.ones(UNITS, np.float32)))]),
         "garbage_npy_header.npz": zip_of(valid_members("dense.0.bias") + [("dense.0.bias.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': 1}\n  ")]),
+        # issue 13, item 12: a zero-size dtype holds 0 bytes whatever its shape (931 GiB once NumPy allocates it)
+        "zero_itemsize_member.npz": zip_of(valid_members() + [("extra.npy", header("|S0", (10**12,)))]),
+        "zero_itemsize_meta.npz": zip_of(valid_members("meta") + [("meta.npy", header("<U0", (10**12,)))]),
+        "string_weight.npz": replaced(**{"dense.0.bias": np.array(["a", "b", "c"])}),
+        # issue 13, item 14: json's decoder recurses per level; int() of 5,000 digits is refused by Python itself
+        "meta_deep_nesting.npz": raw_meta(json.dumps(META)[:-1] + ', "deep": ' + "[" * 3000 + "]" * 3000 + "}"),
+        "meta_huge_integer.npz": raw_meta(json.dumps(META).replace('"n_features": 4', '"n_features": ' + "9" * 5000)),
     }
 
 
