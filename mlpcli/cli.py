@@ -7,7 +7,6 @@ traceback unless --debug, which ``main`` takes from anywhere on the line.
 """
 from __future__ import annotations
 
-import io
 import os
 import signal
 import sys
@@ -17,6 +16,7 @@ import click
 from . import render
 from ._version import __version__
 from .errors import MLPError
+from .process import STOP, Signalled, StdoutError, discard_stdout, fail, flush_stdout, on_signal
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +53,7 @@ def train(config, out, overrides, overwrite, as_json, quiet):
     from . import runner
 
     result = runner.train(
-        config, out, overrides=overrides, overwrite=overwrite, callbacks=_progress(quiet), interrupt=_STOP
+        config, out, overrides=overrides, overwrite=overwrite, callbacks=_progress(quiet), interrupt=STOP
     )
     _report(result, as_json)
 
@@ -67,7 +67,7 @@ def resume(run_dir, as_json, quiet):
     configured number of epochs (the same weights as an uninterrupted run)."""
     from . import runner
 
-    _report(runner.resume(run_dir, callbacks=_progress(quiet), interrupt=_STOP), as_json)
+    _report(runner.resume(run_dir, callbacks=_progress(quiet), interrupt=STOP), as_json)
 
 
 def _progress(quiet: bool) -> list:
@@ -105,7 +105,7 @@ def _out(text: str, nl: bool = True, note: str = "") -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        raise _StdoutError(exc, note) from None
+        raise StdoutError(exc, note) from None
 
 
 @cli.command()
@@ -323,62 +323,6 @@ def schema():
 # --------------------------------------------------------------------------- entry point
 
 
-class _StdoutError(MLPError):
-    """The result could not be written to stdout (a full device, a closed file)."""
-
-    def __init__(self, exc: OSError, note: str = ""):
-        super().__init__(f"cannot write the result to standard output ({exc.strerror or exc}){note}")
-
-
-def _flush_stdout() -> None:
-    """Write out what is buffered for stdout now, while an error can still be
-    reported; then point fd 1 at /dev/null so the interpreter's own flush at
-    exit finds nothing left to fail on."""
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        _discard_stdout()
-        raise _StdoutError(exc) from None
-
-
-def _discard_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # not a real file (a test's buffer)
-        pass
-
-
-class _Signalled(BaseException):
-    """SIGINT or SIGTERM, raised in the main thread so cleanup runs.
-
-    Not a KeyboardInterrupt: Click would print a blank line for that."""
-
-    def __init__(self, signum):
-        self.signum = signum
-
-
-class _StopRequest:
-    """The first SIGINT / SIGTERM while the fit loop runs (``armed``): the loop
-    finishes its step, checkpoints and stops (training.fit reads ``signum``)."""
-
-    signum = 0
-    armed = False
-
-
-_STOP = _StopRequest()
-
-
-def _on_signal(signum, frame):
-    if _STOP.armed and not _STOP.signum:
-        _STOP.signum = signum
-        return
-    raise _Signalled(signum)  # outside the fit loop, or a second signal: stop at once
-
-
 def main(argv=None) -> None:
     """Run ``mlp``; map every failure to one ``Error:`` line and an exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -386,31 +330,31 @@ def main(argv=None) -> None:
     end = args.index("--") if "--" in args else len(args)
     debug = "--debug" in args[:end] or os.environ.get("MLP_DEBUG", "") not in ("", "0")
     args = [a for i, a in enumerate(args) if a != "--debug" or i >= end]
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         code = cli.main(args=args, prog_name="mlp", standalone_mode=False)
-        _flush_stdout()
+        flush_stdout()
     except click.exceptions.Exit as exc:  # pragma: no cover - click returns it in non-standalone mode
         code = exc.exit_code
     except click.exceptions.NoArgsIsHelpError as exc:  # bare `mlp`: the help page, as it is
         click.echo(exc.ctx.get_help())
         code = 0
     except click.exceptions.Abort:
-        code = _fail("interrupted", 130)
+        code = fail("interrupted", 130)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        code = _fail(exc.format_message() + hint, exc.exit_code)
+        code = fail(exc.format_message() + hint, exc.exit_code)
     except click.ClickException as exc:
-        code = _fail(exc.format_message(), exc.exit_code)
+        code = fail(exc.format_message(), exc.exit_code)
     except MLPError as exc:
-        if isinstance(exc, _StdoutError):
-            _discard_stdout()
-        code = _fail(str(exc), exc.exit_code, debug)
+        if isinstance(exc, StdoutError):
+            discard_stdout()
+        code = fail(str(exc), exc.exit_code, debug)
     except KeyboardInterrupt:
-        code = _fail("interrupted", 130)
-    except _Signalled as exc:
-        code = _fail("interrupted" if exc.signum == signal.SIGINT else "terminated", 128 + exc.signum)
+        code = fail("interrupted", 130)
+    except Signalled as exc:
+        code = fail("interrupted" if exc.signum == signal.SIGINT else "terminated", 128 + exc.signum)
     except BrokenPipeError:
         # stdout closed early (mlp predict ... | head): not an error of ours.
         sys.stderr.close()
@@ -418,14 +362,9 @@ def main(argv=None) -> None:
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
         what = f"{type(exc).__name__}: {exc}" if str(exc).strip() else type(exc).__name__
         hint = "" if debug else " (rerun with --debug for the traceback)"
-        code = _fail(f"internal error: {what}{hint}", 1, debug)
+        code = fail(f"internal error: {what}{hint}", 1, debug)
+    # The exit code is decided: a late Ctrl-C (the interpreter resets Python-level
+    # handlers to the default while it shuts down) must not turn it into a kill.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(code or 0)
-
-
-def _fail(message: str, code: int, debug: bool = False) -> int:
-    if debug:
-        import traceback
-
-        traceback.print_exc()
-    click.echo("Error: " + " ".join(str(message).split()), err=True)
-    return code

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifacts
+from . import run_folder
 from .errors import MLPError
 from .prepare import Split, generators, prepare_data, random_state
 from .runner import resolve_config, train
@@ -62,7 +62,7 @@ def cross_validate(
     if not out:  # the folds train in scratch folders that are deleted: no pictures to draw
         resolved["output"]["plots"] = False
     for path in fold_dirs:  # refuse before training anything
-        held = [name for name in artifacts.RESULT_FILES if (path / name).exists()]
+        held = [name for name in run_folder.RESULT_FILES if (path / name).exists()]
         if held and not overwrite:
             raise MLPError(f"{path}: already holds results ({', '.join(held)}); choose another --out or pass --overwrite")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifacts, data
+from . import artifacts, data, run_folder
 from .builder import Trainer
 from .checkpoint import Checkpointer, checkpoint_paths
 from .config import STDIN, Config, apply_overrides, load_config, parse_config
@@ -69,7 +69,7 @@ def train(
     callbacks: list[Callback] = (),
     prepared: PreparedData | None = None,
     interrupt=None,
-    resume_dir: artifacts.RunFolder | None = None,
+    resume_dir: run_folder.RunFolder | None = None,
 ) -> RunResult:
     """Train the model a config describes and write its run folder.
 
@@ -93,7 +93,7 @@ def train(
             resume_dir.close()
         raise
     if resume_dir is None:
-        folder = artifacts.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
+        folder = run_folder.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
     else:
         folder = resume_dir  # resume() holds it already
     with folder:
@@ -166,14 +166,13 @@ def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=Non
     Refused (exit 2): a folder with no config.yaml or checkpoint, a completed
     or diverged run, an lbfgs run, and a config.yaml edited since the run
     started (its SHA-256 differs from the checkpoint's)."""
-    import json
 
     run_dir = Path(run_dir)
     config = run_dir / "config.yaml"
     if not run_dir.is_dir() or not config.is_file():
         raise RunFolderError(f"{run_dir}: not a run folder (no config.yaml)")
     try:
-        folder = artifacts.lock_run_dir(run_dir)
+        folder = run_folder.lock_run_dir(run_dir)
     except OSError as exc:
         raise RunFolderError(f"{run_dir}: cannot use the run folder ({exc.strerror or exc})") from None
     try:

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from mlpcli import artifacts
+from mlpcli import artifacts, run_folder
 from mlpcli.errors import MLPError, RunFolderError
 
 
@@ -40,8 +40,8 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
 
 def test_run_folder_defaults_to_a_fresh_timestamped_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with artifacts.new_run_dir(None, None, "my config", overwrite=False) as first:
-        with artifacts.new_run_dir(None, None, "my config", overwrite=False) as second:
+    with run_folder.new_run_dir(None, None, "my config", overwrite=False) as first:
+        with run_folder.new_run_dir(None, None, "my config", overwrite=False) as second:
             a, b = first.path, second.path
     assert a.parent.name == "runs" and a.name.startswith("my_config-")
     assert a != b and a.is_dir() and b.is_dir()
@@ -52,16 +52,16 @@ def test_run_folder_with_results_is_never_reused_silently(tmp_path):
     out.mkdir()
     (out / "metrics.json").write_text("{}")
     with pytest.raises(RunFolderError, match="already holds results"):
-        artifacts.new_run_dir(str(out), None, "x", overwrite=False)
-    with artifacts.new_run_dir(str(out), None, "x", overwrite=True) as folder:
+        run_folder.new_run_dir(str(out), None, "x", overwrite=False)
+    with run_folder.new_run_dir(str(out), None, "x", overwrite=True) as folder:
         assert folder.path == out
     empty = tmp_path / "empty"
     empty.mkdir()
-    with artifacts.new_run_dir(str(empty), None, "x", overwrite=False) as folder:
+    with run_folder.new_run_dir(str(empty), None, "x", overwrite=False) as folder:
         assert folder.path == empty
     (tmp_path / "file").write_text("")
     with pytest.raises(RunFolderError, match="not a folder"):
-        artifacts.new_run_dir(str(tmp_path / "file"), None, "x", overwrite=False)
+        run_folder.new_run_dir(str(tmp_path / "file"), None, "x", overwrite=False)
 
 
 STALE = [".checkpoint.npz.k3v_9xq2.tmp", ".metrics.json.abcdefgh.tmp"]  # atomic_write's names, left by a SIGKILL

@@ -242,7 +242,7 @@ def test_a_plot_failure_after_training_is_a_warning_and_the_run_completes(tmp_pa
     def broken(*args, **kwargs):
         raise RuntimeError("the renderer broke\nover two lines")
 
-    monkeypatch.setattr(plots, "learning_curves", broken)
+    monkeypatch.setattr(plots.runs, "learning_curves", broken)
     (tmp_path / "c.yaml").write_text(json.dumps({**CONFIG, "train": {**CONFIG["train"], "epochs": 1}}))
     result = run_mlp("train", "c.yaml", "--out", "run", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

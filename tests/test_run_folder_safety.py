@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mlpcli import artifacts
+from mlpcli import artifacts, run_folder
 from mlpcli.errors import RunFolderError
 
 from .conftest import assert_refused, run_mlp, snapshot
@@ -126,7 +126,7 @@ def test_a_held_folder_is_refused_naming_the_holder_and_a_dead_holder_blocks_not
     (iris / "R" / "config.yaml").write_text(IRIS)  # so that mlp resume gets as far as the lock
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from mlpcli import artifacts; artifacts.lock_run_dir(__import__('pathlib').Path('R'));"
+         "import sys, time; from mlpcli import run_folder; run_folder.lock_run_dir(__import__('pathlib').Path('R'));"
          "print('held', flush=True); time.sleep(120)"],
         cwd=iris, stdout=subprocess.PIPE, text=True,
     )
@@ -148,9 +148,9 @@ def test_a_held_folder_is_refused_naming_the_holder_and_a_dead_holder_blocks_not
 
 def test_default_folders_of_runs_started_together_are_distinct(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(artifacts.time, "strftime", lambda fmt: "20260101-000000")  # the same second
+    monkeypatch.setattr(run_folder.time, "strftime", lambda fmt: "20260101-000000")  # the same second
     (tmp_path / "runs" / "x-20260101-000000").mkdir(parents=True)  # made by another run just now
-    with artifacts.new_run_dir(None, None, "x", overwrite=False) as folder:
+    with run_folder.new_run_dir(None, None, "x", overwrite=False) as folder:
         assert folder.path.name == "x-20260101-000000-2"
 
 
@@ -189,14 +189,14 @@ def test_overwrite_that_crashes_before_new_results_puts_the_old_ones_back(iris, 
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load((iris / "R" / "config.yaml").read_text())["train"]["epochs"] == 2
     assert len((iris / "R" / "metrics.jsonl").read_text().splitlines()) == 2
-    assert artifacts.OVERWRITTEN not in os.listdir(iris / "R")
+    assert run_folder.OVERWRITTEN not in os.listdir(iris / "R")
 
 
 def test_old_results_set_aside_by_a_killed_overwrite_come_back(iris):
     assert run_mlp("train", "iris.yaml", "--out", "R", "--quiet", cwd=iris).returncode == 0
     old = _results(iris / "R")
     # what `mlp train --overwrite` killed before its first epoch ended leaves
-    aside = iris / "R" / artifacts.OVERWRITTEN
+    aside = iris / "R" / run_folder.OVERWRITTEN
     aside.mkdir()
     for name in old:
         os.replace(iris / "R" / name, aside / name)

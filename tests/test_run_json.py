@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import mlpcli
-from mlpcli import artifacts, data
+from mlpcli import artifacts, data, run_folder
 from mlpcli.errors import RunFolderError
 
 from .conftest import CONFIGS, run_mlp_process
@@ -133,7 +133,7 @@ def test_run_json_alone_marks_a_folder_as_used(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text("{}")
     with pytest.raises(RunFolderError, match="run.json"):
-        artifacts.new_run_dir(str(tmp_path / "run"), None, "x", overwrite=False)
+        run_folder.new_run_dir(str(tmp_path / "run"), None, "x", overwrite=False)
 
 
 def test_command_line_is_the_python_api_outside_the_cli(monkeypatch):

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import mlpcli
-from mlpcli import cli
+from mlpcli import process
 
 from .conftest import CONFIGS, assert_refused, run_mlp
 
@@ -94,16 +94,16 @@ def test_a_second_signal_exits_at_once_without_a_traceback(tmp_path):
 def test_the_handler_sets_the_flag_once_then_raises():
     """While fit runs (armed), the first signal only asks it to stop after the
     step; a second one, or one outside the loop, stops at once."""
-    stop = cli._STOP
+    stop = process.STOP
     try:
         stop.armed, stop.signum = True, 0
-        cli._on_signal(signal.SIGTERM, None)
+        process.on_signal(signal.SIGTERM, None)
         assert stop.signum == signal.SIGTERM
-        with pytest.raises(cli._Signalled):
-            cli._on_signal(signal.SIGINT, None)
+        with pytest.raises(process.Signalled):
+            process.on_signal(signal.SIGINT, None)
         stop.armed, stop.signum = False, 0
-        with pytest.raises(cli._Signalled):
-            cli._on_signal(signal.SIGINT, None)
+        with pytest.raises(process.Signalled):
+            process.on_signal(signal.SIGINT, None)
     finally:
         stop.armed, stop.signum = False, 0
 

@@ -261,8 +261,12 @@ def test_a_config_on_stdin_is_read_once_and_every_trial_trains_on_it(tmp_path):
     assert not (tmp_path / "t").exists() and not (tmp_path / "sweeps").exists()
 
 
-def test_an_unreachable_scheduler_is_refused_before_anything_is_written(tmp_path):
+def test_an_unreachable_scheduler_is_refused_before_anything_is_written(tmp_path, monkeypatch):
     import socket
+
+    from mlpcli.sweep import workers
+
+    monkeypatch.setattr(workers, "CONNECT_TIMEOUT", "1s")  # the wait is Dask's; the refusal is ours
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))

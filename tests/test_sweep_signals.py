@@ -157,7 +157,7 @@ def test_a_second_sigint_exits_at_once_without_a_traceback(tmp_path):
     time.sleep(0.3)  # the second press while the first is being handled: workers stopping, files being written
     os.killpg(proc.pid, signal.SIGINT)
     out, err = finish(proc)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("Error: interrupted"), err
     assert_gone(pids)
     for name, row in rows(sweep).items():  # whatever was recorded is whole

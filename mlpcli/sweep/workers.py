@@ -218,6 +218,9 @@ class Pool:
             conn.close()
 
 
+CONNECT_TIMEOUT = "10s"  # a scheduler still starting gets this long to answer
+
+
 def dask_client(address: str):
     """A client of the Dask scheduler at ``address``: refused (exit 2) if Dask is
     missing or the scheduler does not answer, before the sweep writes anything."""
@@ -228,7 +231,7 @@ def dask_client(address: str):
             f"--scheduler {address}: needs Dask's distributed scheduler; install it with pip install 'mlpcli[dask]'"
         ) from None
     try:
-        return Client(address, timeout="10s")
+        return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise MLPError(f"--scheduler {address}: cannot connect to a Dask scheduler there ({exc})") from None
 

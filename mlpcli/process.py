@@ -1,0 +1,81 @@
+"""What the ``mlp`` process does around a command: signals and standard output.
+
+The first SIGINT / SIGTERM while a fit loop runs only asks it to stop after
+its step (``STOP``); a second one, or one outside the loop, stops at once
+(``Signalled``). stdout is flushed while an error can still be reported, and
+every failure becomes one ``Error:`` line (``fail``).
+"""
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+import click
+
+from .errors import MLPError
+
+
+class StdoutError(MLPError):
+    """The result could not be written to stdout (a full device, a closed file)."""
+
+    def __init__(self, exc: OSError, note: str = ""):
+        super().__init__(f"cannot write the result to standard output ({exc.strerror or exc}){note}")
+
+
+def flush_stdout() -> None:
+    """Write out what is buffered for stdout now, while an error can still be
+    reported; then point fd 1 at /dev/null so the interpreter's own flush at
+    exit finds nothing left to fail on."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        discard_stdout()
+        raise StdoutError(exc) from None
+
+
+def discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # not a real file (a test's buffer)
+        pass
+
+
+class Signalled(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread so cleanup runs.
+
+    Not a KeyboardInterrupt: Click would print a blank line for that."""
+
+    def __init__(self, signum):
+        self.signum = signum
+
+
+class StopRequest:
+    """The first SIGINT / SIGTERM while the fit loop runs (``armed``): the loop
+    finishes its step, checkpoints and stops (training.fit reads ``signum``)."""
+
+    signum = 0
+    armed = False
+
+
+STOP = StopRequest()
+
+
+def on_signal(signum, frame):
+    if STOP.armed and not STOP.signum:
+        STOP.signum = signum
+        return
+    raise Signalled(signum)  # outside the fit loop, or a second signal: stop at once
+
+
+def fail(message: str, code: int, debug: bool = False) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    click.echo("Error: " + " ".join(str(message).split()), err=True)
+    return code
