@@ -7,7 +7,6 @@ weights files that are plain files live in the corpus (tests/corpus/weights/).
 import io
 import json
 import shutil
-import signal
 import zipfile
 
 import numpy as np
@@ -16,11 +15,11 @@ import pytest
 import mlpcli
 from mlpcli import plots, runner
 from mlpcli.engine.layers import Dropout
-from mlpcli.errors import CheckpointError, TrainingInterrupted, WeightsError
+from mlpcli.errors import CheckpointError, WeightsError
 from mlpcli.npz import MAX_META_DEPTH, parse_meta
-from mlpcli.training import Callback
 
 from .conftest import assert_refused, run_mlp, run_mlp_process
+from .test_resume import interrupted_run
 
 # iris: 96 training rows, 6 batches an epoch; a Dropout layer, so the checkpoint holds a mask pool.
 CONFIG = {
@@ -32,27 +31,6 @@ CONFIG = {
 STOP_AT_STEP = 15  # epoch 3, batch 3: the latest checkpoint is mid-epoch, the previous one ends epoch 2
 
 
-class _Stop:
-    signum = 0
-    armed = False
-
-
-class _StopAt(Callback):
-    def __init__(self, stop, step):
-        self.stop, self.step, self.n = stop, step, 0
-
-    def on_batch_end(self, batch):
-        self.n += 1
-        if self.n == self.step:
-            self.stop.signum = signal.SIGINT
-
-
-def _interrupt(config, run_dir, step):
-    stop = _Stop()
-    with pytest.raises(TrainingInterrupted):
-        runner.train(config, run_dir, interrupt=stop, callbacks=[_StopAt(stop, step)])
-
-
 def _weights(run_dir):
     with np.load(run_dir / "weights.npz", allow_pickle=False) as f:
         return {name: f[name] for name in f.files if name != "meta"}
@@ -62,7 +40,7 @@ def _weights(run_dir):
 def interrupted(tmp_path_factory):
     """An interrupted run (checkpoint.npz and checkpoint.prev.npz) and the same run uninterrupted."""
     root = tmp_path_factory.mktemp("hostile")
-    _interrupt(CONFIG, root / "interrupted", STOP_AT_STEP)
+    interrupted_run(CONFIG, root / "interrupted", STOP_AT_STEP)
     mlpcli.train(CONFIG, root / "full")
     return root
 
@@ -161,7 +139,7 @@ def test_a_pool_larger_than_the_default_still_resumes(tmp_path):
         "model": {"layers": [{"units": 256, "dropout": 0.5}]},
         "train": {"epochs": 2, "batch_size": 2048, "optimizer": {"name": "sgd", "lr": 0.01}},
     }
-    _interrupt(config, tmp_path / "run", 1)
+    interrupted_run(config, tmp_path / "run", 1)
     _, meta = _meta(tmp_path / "run" / "checkpoint.npz")
     assert meta["rng"]["dropout_layers"][0]["pool"] > Dropout.POOL
     runner.resume(tmp_path / "run")
