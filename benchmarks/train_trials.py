@@ -33,6 +33,8 @@ def mlpcli_trial(config: Path, run_dir: Path, epochs: int | None = None) -> dict
     return {
         "framework": "mlpcli",
         "epoch_seconds": epoch_seconds,
+        # the rows the run held out, as it counted them: the check that it trained on the rows meant
+        "test_rows": sum(map(sum, metrics["test"]["confusion_matrix"])),
         "test_accuracy": metrics["test"]["accuracy"],
         "peak_rss_bytes": child["peak_rss_bytes"],
         "wall_seconds": child["wall_seconds"],
@@ -55,11 +57,20 @@ def epochs_override(workload: str, epochs: int) -> int | None:
     return None if epochs == WORKLOADS[workload]["epochs"] else epochs
 
 
+def checked_rows(trial: dict, info: dict, label: str) -> dict:
+    """Refuse a trial that did not hold out the rows mlpcli's split gave (so
+    did not train on the rows meant): every figure per row depends on it."""
+    if trial["test_rows"] != info["n_test"]:
+        raise RuntimeError(f"{label}: the run held out {trial['test_rows']} rows, expected {info['n_test']} "
+                           f"(it trained on other rows than the {info['n_train']} meant)")
+    return trial
+
+
 def run_trial(framework: str, workload: str, prepared: dict, epochs: int, tag: str) -> dict:
     info = prepared[workload]
     if framework == "mlpcli":
         run_dir = CACHE / "runs" / f"{workload}-{tag}-mlpcli"
-        return mlpcli_trial(Path(info["config"]), run_dir, epochs_override(workload, epochs))
+        return checked_rows(mlpcli_trial(Path(info["config"]), run_dir, epochs_override(workload, epochs)), info, workload)
     return worker_trial(framework, workload, info["split_file"], epochs)
 
 
@@ -120,7 +131,7 @@ def run_scaling(settings: dict, prepared: dict) -> dict:
         for label in labels:
             run_dir = CACHE / "runs" / f"scaling-{label}-t{t}"
             result = mlpcli_trial(Path(sizes[label]["config"]), run_dir, epochs_override("large", epochs))
-            runs[label].append(result)
+            runs[label].append(checked_rows(result, sizes[label], f"scaling {label}"))
             log(f"[scaling] {label}: median {statistics.median(result['epoch_seconds']):.4g} s/epoch")
     medians = {label: statistics.median(s for r in rs for s in r["epoch_seconds"]) for label, rs in runs.items()}
     return {

@@ -1,7 +1,9 @@
 """checkpoint.npz: everything a run needs to continue exactly where it stopped.
 
-Written at the end of every epoch and at an interruption (``fit`` calls
-``save``), as Keras's BackupAndRestore does, into the run folder: the flat
+Written as ``train.checkpoint_every`` says (a time budget checked after every
+step, and/or every N epochs), at the end of the last epoch and at an
+interruption (``fit`` asks ``due`` and calls ``save``), as Keras's
+BackupAndRestore does, into the run folder: the flat
 parameter and BatchNorm buffers, the optimizer's state arrays, early
 stopping's best parameters, and a ``meta`` JSON string with the position
 (epoch, batch within it, step), the epoch's loss sum so far, the finished
@@ -21,11 +23,12 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
-from .artifacts import atomic_write
+from .artifacts import atomic_write, config_hash
 from .engine.layers import Dropout
 from .errors import CheckpointError, RunFolderError
 from .npz import parse_meta, read_npz, short as _short
@@ -39,6 +42,15 @@ CHECKPOINT, PREVIOUS_CHECKPOINT = "checkpoint.npz", "checkpoint.prev.npz"
 def checkpoint_paths(run_dir: str | Path) -> tuple[Path, Path]:
     """The latest checkpoint of a run folder and the generation before it."""
     return Path(run_dir) / CHECKPOINT, Path(run_dir) / PREVIOUS_CHECKPOINT
+
+
+def run_hash(resolved: dict) -> str:
+    """The SHA-256 a checkpoint holds of its run's resolved config (resume
+    refuses a config.yaml that no longer gives it). train.checkpoint_every is
+    left out: it decides when state is saved, not what is computed, so it may
+    change between a run and its resume (and runs from before the key resume)."""
+    train = {k: v for k, v in resolved["train"].items() if k != "checkpoint_every"}
+    return config_hash({**resolved, "train": train})
 
 
 def write_checkpoint(run_dir: str | Path, data: bytes) -> Path:
@@ -61,11 +73,16 @@ class Checkpointer:
     """Saves and restores one run's training state (see the module docstring).
 
     ``rngs`` holds the run's "shuffle" and "dropout" Generators; the Dropout
-    layers of ``network`` draw from the latter."""
+    layers of ``network`` draw from the latter. ``every`` is the config's
+    train.checkpoint_every ({"seconds": s or None, "epochs": n or None}; by
+    default every epoch)."""
 
     def __init__(self, run_dir, network, optimizer, schedule, stopper, rngs: dict, config_hash: str,
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, every: dict | None = None):
         self.run_dir = Path(run_dir)
+        every = every or {"seconds": None, "epochs": 1}
+        self.every_seconds, self.every_epochs = every.get("seconds"), every.get("epochs")
+        self.saved_at = time.perf_counter()
         self.network, self.optimizer, self.schedule, self.stopper = network, optimizer, schedule, stopper
         self.shuffle, self.dropout = rngs["shuffle"], rngs["dropout"]
         self.config_hash = config_hash
@@ -78,6 +95,14 @@ class Checkpointer:
                 self.dropouts.append(layer)
                 self.max_pools.append(max(Dropout.POOL, width * (batch_size or Dropout.POOL)))
         self.shuffle_state = self.shuffle.bit_generator.state
+
+    def due(self, epoch: int | None = None) -> bool:
+        """Whether to save now: after a step (``epoch`` None) when the time
+        budget ran out since the last save; at the end of epoch ``epoch`` also
+        when it is a multiple of the epoch count."""
+        if epoch is not None and self.every_epochs and epoch % self.every_epochs == 0:
+            return True
+        return self.every_seconds is not None and time.perf_counter() - self.saved_at >= self.every_seconds
 
     def epoch_started(self, rng) -> None:
         """Note the shuffle Generator's state before an epoch draws its order."""
@@ -129,6 +154,7 @@ class Checkpointer:
         buffer = io.BytesIO()
         np.savez(buffer, **self.arrays(position))
         write_checkpoint(self.run_dir, buffer.getvalue())
+        self.saved_at = time.perf_counter()
 
     # ------------------------------------------------------------------ load
 

@@ -34,6 +34,8 @@ def cli():
       mlp export weights.npz -o model.onnx   the whole model as ONNX
       mlp init --dataset wine > my.yaml      a commented starter config
       mlp validate my.yaml                   check it, print it resolved
+      mlp tune my.yaml --range train.optimizer.lr=1e-4:1e-1:log --trials 40
+                                             search hyperparameters (Optuna)
       mlp plot runs/a runs/b -o curves.png   overlay runs' learning curves
       mlp compare runs/a runs/b              config differences, test metrics
 
@@ -53,7 +55,8 @@ def train(config, out, overrides, overwrite, as_json, quiet):
     from . import runner
 
     result = runner.train(
-        config, out, overrides=overrides, overwrite=overwrite, callbacks=_progress(quiet), interrupt=STOP
+        config, out, overrides=overrides, overwrite=overwrite, callbacks=_progress(quiet), interrupt=STOP,
+        background_plots=True,
     )
     _report(result, as_json)
 
@@ -67,7 +70,7 @@ def resume(run_dir, as_json, quiet):
     configured number of epochs (the same weights as an uninterrupted run)."""
     from . import runner
 
-    _report(runner.resume(run_dir, callbacks=_progress(quiet), interrupt=STOP), as_json)
+    _report(runner.resume(run_dir, callbacks=_progress(quiet), interrupt=STOP, background_plots=True), as_json)
 
 
 def _progress(quiet: bool) -> list:
@@ -81,7 +84,8 @@ def _progress(quiet: bool) -> list:
 def _report(result, as_json: bool) -> None:
     note = f"; the run is complete and its results are in {result.run_dir}"
     if as_json:
-        _echo({"run_dir": str(result.run_dir), **result.metrics}, True, note=note)
+        task = {"task": result.model.task, "task_note": result.task_note}  # task_note: "" if model.task set it
+        _echo({"run_dir": str(result.run_dir), **task, **result.metrics}, True, note=note)
     else:
         _out(render.run_summary(result), note=note)
 
@@ -173,6 +177,34 @@ def sweep(config, grid, n_random, ranges, seeds, overrides, out, jobs, scheduler
         )
 
 
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--range", "ranges", multiple=True, metavar="KEY=LOW:HIGH[:log]", help="Search KEY in [LOW, HIGH] (log scale with :log; integers if LOW and HIGH are).")
+@click.option("--choice", "choices", multiple=True, metavar="KEY=A,B,...", help="Search KEY among these values (YAML).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key in every trial (repeatable).")
+@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True, help="Finished trials the study should hold (a rerun continues to N).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Start no trial after this long.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "cmaes"]), default="tpe", show_default=True, help="How trials are drawn (seeded from the config's seed).")
+@click.option("--pruner", type=click.Choice(["hyperband", "median", "none"]), default="hyperband", show_default=True, help="How bad trials are stopped early.")
+@click.option("--storage", metavar="URL", help="The study's database, e.g. postgresql://user@host/db (shared by machines)  [default: sqlite in the tune folder]")
+@click.option("--study-name", metavar="NAME", help="The study in the storage  [default: the tune folder's name]")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Trial processes at once on this machine.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Tune folder (default: tunes/<config name>); one run folder per trial.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: counts, best trial, leaderboard.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line per trial.")
+def tune(config, ranges, choices, overrides, trials, timeout, sampler, pruner, storage, study_name, jobs, out, as_json, quiet):
+    """Search CONFIG's hyperparameters with Optuna (pip install 'mlpcli[tune]'):
+    each trial a run folder under the tune folder, bad ones pruned early;
+    writes results.csv / results.jsonl and best.yaml, prints a leaderboard.
+    Rerunning continues the study."""
+    from . import tune as tuning
+
+    plan = tuning.plan(config, ranges=ranges, choices=choices, sets=overrides, sampler=sampler, pruner=pruner,
+                       storage=storage, study_name=study_name, out=out)
+    result = tuning.run(plan, trials=trials, timeout=timeout, jobs=jobs, progress=not quiet and sys.stderr.isatty())
+    _echo(result, as_json, render.tune_leaderboard)
+
+
 @cli.command("eval")
 @click.argument("weights", type=click.Path())
 @click.option("--data", "data_file", type=click.Path(dir_okay=False), help="Score every row of this .npz (X, y) or .csv file instead.")
@@ -184,7 +216,8 @@ def evaluate(weights, data_file, split, per_class, as_json):
     the config stored in the file) or on --data."""
     from . import runner
 
-    _echo(runner.evaluate(weights, data_file, split, per_class=per_class), as_json, render.eval_text)
+    result = runner.evaluate(weights, data_file, split, per_class=per_class, class_names=not as_json)
+    _echo(result, as_json, render.eval_text)
 
 
 @cli.command()
@@ -229,24 +262,31 @@ def export(weights, output):
 
 
 @cli.command()
-@click.argument("paths", metavar="RUN_DIR... | SWEEP_DIR", nargs=-1, required=True, type=click.Path())
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="The PNG to write  [default: plot.png, or SWEEP_DIR/<KEY>.png]")
-@click.option("--metric", metavar="NAME", help="Runs: the per-epoch figure to overlay (val_accuracy, train_loss, lr ...; accuracy means val_accuracy). Sweep: the final test metric  [default: accuracy, subset_accuracy or r2]")
+@click.argument("paths", metavar="RUN_DIR... | SWEEP_DIR | TUNE_DIR", nargs=-1, required=True, type=click.Path())
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="The PNG to write  [default: plot.png, SWEEP_DIR/<KEY>.png or TUNE_DIR/tune.png]")
+@click.option("--metric", metavar="NAME", help="Runs: the per-epoch figure to overlay (val_accuracy, train_loss, lr ...; accuracy means val_accuracy). Sweep: the final test metric  [default: accuracy, subset_accuracy or r2]. Tune: the per-epoch figure of the best trials' curves  [default: the monitored metric]")
 @click.option("--x", "x_key", metavar="KEY", help="Sweep: the swept config key on the x axis, e.g. train.optimizer.lr.")
 def plot(paths, output, metric, x_key):
     """Overlay the learning curves of several runs (one colour per run), or
     with --x plot a sweep's final test metric against a swept key (mean and
-    std over seeds). Prints the PNG's path."""
+    std over seeds), or draw a tune folder's optimisation history, parameter
+    importances and best trials' learning curves. Prints the PNG's path."""
     from pathlib import Path
 
     from . import plots
     from .artifacts import atomic_write
+    from .plots import tune as tune_plots
 
     if x_key:
         if len(paths) != 1 or not (Path(paths[0]) / plots.SWEEP_RESULTS).is_file():
             raise MLPError(f"--x {x_key}: takes one sweep folder (holding {plots.SWEEP_RESULTS}), got {' '.join(paths)}")
         png = plots.sweep_plot(paths[0], x_key, metric)
         output = output or str(Path(paths[0]) / f"{x_key}.png")
+    elif any(tune_plots.is_tune(p) for p in paths):
+        if len(paths) != 1:
+            raise MLPError(f"{next(p for p in paths if tune_plots.is_tune(p))}: a tune folder; plot it alone")
+        png = tune_plots.tune_plot(paths[0], metric)
+        output = output or str(Path(paths[0]) / tune_plots.TUNE_PLOT)
     else:
         if any(plots.is_sweep(p) for p in paths):
             raise MLPError(f"{next(p for p in paths if plots.is_sweep(p))}: a sweep folder; plot it with --x KEY")
@@ -344,7 +384,9 @@ def main(argv=None) -> None:
         code = fail("interrupted", 130)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        code = fail(exc.format_message() + hint, exc.exit_code)
+        from .config.messages import spaced_override  # `--set KEY VALUE`: say where the '=' goes
+
+        code = fail(spaced_override(args, exc.format_message()) or exc.format_message() + hint, exc.exit_code)
     except click.ClickException as exc:
         code = fail(exc.format_message(), exc.exit_code)
     except MLPError as exc:

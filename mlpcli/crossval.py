@@ -98,6 +98,7 @@ def cross_validate(
     summary = {
         "folds": folds,
         "task": prepared.task,
+        "task_note": prepared.task_note,  # "" when the config set model.task
         "n_samples": int(n),
         "metrics": _fold_statistics(per_fold),
         "fold_sizes": sizes,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .engine.normalization import BatchNorm
 from .errors import MLPError, TrainingDiverged
-from .training import Callback, FitOptions, History, add_penalty, epoch_logs, stop_reason
+from .training import Callback, FitOptions, History, add_penalty, epoch_logs, stop_reason, watched
 
 
 class LBFGSDiverged(TrainingDiverged):
@@ -123,7 +123,7 @@ def fit_lbfgs(
             raise StopIteration
 
     for cb in callbacks:
-        cb.on_train_begin({"epochs": epochs, "batches_per_epoch": 1})
+        cb.on_train_begin({"epochs": epochs, "batches_per_epoch": 1, "monitor": watched(callbacks)})
     # Function evaluations (line-search trial points among them) leave BatchNorm's
     # running statistics alone (momentum 0); each iterate, and the result, gets
     # the full batch's statistics at its own parameters instead.

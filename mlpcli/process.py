@@ -73,6 +73,9 @@ def on_signal(signum, frame):
 
 
 def fail(message: str, code: int, debug: bool = False) -> int:
+    progress = sys.modules.get("mlpcli.progress")  # loaded only when a bar was shown
+    if progress is not None:  # a bar a failed fit left open: end its line before the error
+        progress.close_bars()
     if debug:
         import traceback
 

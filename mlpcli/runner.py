@@ -17,7 +17,7 @@ import numpy as np
 
 from . import artifacts, data, run_folder
 from .builder import Trainer
-from .checkpoint import Checkpointer, checkpoint_paths
+from .checkpoint import Checkpointer, checkpoint_paths, run_hash
 from .config import STDIN, Config, apply_overrides, load_config, parse_config
 from .errors import MLPError, RunFolderError, TrainingDiverged, TrainingInterrupted
 from .prepare import PreparedData, generators, prepare_data
@@ -35,6 +35,9 @@ def resolve_config(config_or_path, overrides=()) -> tuple[Config, str]:
         name = "stdin" if str(config_or_path) == STDIN else Path(config_or_path).stem
     dataset = cfg.data.dataset
     if dataset not in data.DATASETS and not data.is_openml(dataset):
+        # Relative to the working directory; missing there but beside the config: say so.
+        from_file = not isinstance(config_or_path, (Config, dict)) and str(config_or_path) != STDIN
+        data.check_data_paths(cfg.data, config_or_path if from_file else None)
         # Record where the file is, so eval finds it from any working directory.
         cfg.data.dataset = str(Path(dataset).expanduser().resolve())
         if dataset.lower().endswith(".npy"):  # data.target is the .npy file of targets
@@ -48,6 +51,7 @@ class RunResult:
     metrics: dict
     history: list[dict]
     model: TrainedModel
+    task_note: str = ""  # which task model.task: auto chose and how to override it ("" if the config set it)
 
 
 class MetricsLog(Callback):
@@ -70,6 +74,7 @@ def train(
     prepared: PreparedData | None = None,
     interrupt=None,
     resume_dir: run_folder.RunFolder | None = None,
+    background_plots: bool = False,
 ) -> RunResult:
     """Train the model a config describes and write its run folder.
 
@@ -79,28 +84,43 @@ def train(
     ``interrupt`` (see training.fit) stops training at a step, checkpointed;
     ``resume_dir`` (held by ``resume``) continues the run in that folder from its checkpoint.
     A run that diverges or is interrupted records its status in metrics.json.
+    ``background_plots`` (one run per process: the CLI) draws the pictures in
+    a helper process started before the data loads (plots.worker).
     """
     started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    plotter = None
     try:
         cfg, name = resolve_config(config_or_path, overrides)
         resolved = cfg.to_dict()
+        if background_plots and resolved["output"]["plots"]:
+            from .plots.worker import PlotWorker, wanted
+
+            plotter = PlotWorker.start() if wanted(resolved) else None
         rngs = generators(resolved["seed"])
         if prepared is None:
             prepared = prepare_data(resolved, rngs)
         trainer = Trainer(cfg, resolved, prepared, rngs)
     except BaseException:
+        if plotter is not None:
+            plotter.close()
         if resume_dir is not None:
             resume_dir.close()
         raise
-    if resume_dir is None:
-        folder = run_folder.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
-    else:
-        folder = resume_dir  # resume() holds it already
-    with folder:
-        return _train_in(folder.path, trainer, prepared, resolved, rngs, overrides, started, resume_dir is not None, callbacks, interrupt)
+    try:
+        if resume_dir is None:
+            folder = run_folder.new_run_dir(str(out) if out else None, resolved["output"]["dir"], name, overwrite)
+        else:
+            folder = resume_dir  # resume() holds it already
+        with folder:
+            return _train_in(folder.path, trainer, prepared, resolved, rngs, overrides, started, resume_dir is not None,
+                             callbacks, interrupt, plotter)
+    finally:
+        if plotter is not None:
+            plotter.close()
 
 
-def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, resuming, callbacks, interrupt) -> RunResult:
+def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, resuming, callbacks, interrupt,
+              plotter=None) -> RunResult:
     """The part of ``train`` that runs with the run folder held."""
     model = trainer.model
     if not resuming:
@@ -112,7 +132,8 @@ def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, re
     if trainer.optimizer is not None:  # lbfgs runs in scipy, whose state cannot be saved
         checkpointer = Checkpointer(
             run_dir, model.network, trainer.optimizer, trainer.schedule, trainer.stopper, rngs,
-            artifacts.config_hash(resolved), batch_size=trainer.options.batch_size,
+            run_hash(resolved), batch_size=trainer.options.batch_size,
+            every=resolved["train"]["checkpoint_every"],
         )
     if resuming:
         position = checkpointer.load()
@@ -154,11 +175,15 @@ def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, re
     if resolved["output"]["plots"]:
         from .plots import write_run_plots
 
-        write_run_plots(run_dir, history, prepared.task, results["test"], prepared.classes)
-    return RunResult(run_dir, results, history, model)
+        stopper = trainer.stopper  # its best epoch is marked on the curves
+        best = (stopper.best_epoch, stopper.monitor) if stopper and stopper.best_epoch else None
+        if plotter is None or not plotter.draw(run_dir, history, prepared.task, results["test"], prepared.classes, best):
+            write_run_plots(run_dir, history, prepared.task, results["test"], prepared.classes, best)
+    return RunResult(run_dir, results, history, model, prepared.task_note)
 
 
-def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=None) -> RunResult:
+def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=None,
+           background_plots: bool = False) -> RunResult:
     """Continue an interrupted (or killed) run in ``run_dir`` from its latest
     readable checkpoint to the configured number of epochs. The final weights
     are those an uninterrupted run of the config gives, bit for bit.
@@ -181,7 +206,7 @@ def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=Non
     except BaseException:
         folder.close()
         raise
-    return train(config, callbacks=callbacks, interrupt=interrupt, resume_dir=folder)
+    return train(config, callbacks=callbacks, interrupt=interrupt, resume_dir=folder, background_plots=background_plots)
 
 
 def _check_resumable(run_dir: Path, config: Path) -> None:
@@ -223,20 +248,24 @@ def _check_same_data(run_dir: Path, prepared: PreparedData, dataset: str) -> Non
 
 
 def evaluate(
-    weights: str | Path, data_file: str | None = None, split: str | None = None, per_class: bool = False
+    weights: str | Path, data_file: str | None = None, split: str | None = None, per_class: bool = False,
+    class_names: bool = False,
 ) -> dict:
     """Score a saved model on a split of its own data (rebuilt from meta.config;
     the test split by default) or on every row of a .npz / .csv file. With
-    ``per_class``, a "per_class" entry: {label: precision, recall, f1, support}."""
+    ``per_class``, a "per_class" entry: {label: precision, recall, f1, support};
+    with ``class_names``, "classes": the confusion matrix's labels (for its text)."""
     if data_file and split:
         raise MLPError("--data and --split: choose one (--data scores every row of the file)")
     model = load_weights(weights)
     if data_file:
-        X, y = data.read_xy(data_file, encoder=model.encoder)  # a CSV model's columns by name
+        # a CSV model's columns by name, split as its training file was
+        X, y = data.read_xy(data_file, encoder=model.encoder, delimiter=model.config["data"].get("delimiter", "auto"))
         data.check_xy(np.asarray(X), np.asarray(y), data_file)
         name, source = "file", data_file
     else:
         split = split or "test"
+        data.refuse_in_memory(model.config["data"]["dataset"], weights, split)
         prepared = prepare_data(model.config)
         if split == "all":
             parts = list(prepared.splits.values())
@@ -249,6 +278,8 @@ def evaluate(
     if per_class and model.task == "regression":
         raise MLPError("--per-class: this model does regression; per-class figures are for classifiers")
     result = {"split": name, "n_samples": int(len(X)), **model.score(X, y, source)}
+    if class_names and "confusion_matrix" in result:  # its rows' and columns' labels
+        result["classes"] = model.classes.tolist()
     if per_class:
         result["per_class"] = model.per_class(X, y, source)
     return result
@@ -259,7 +290,9 @@ def predict(weights: str | Path, input_path: str, proba: bool = False) -> tuple[
     model = load_weights(weights)
     if proba and model.task == "regression":
         raise MLPError("--proba: this model does regression; it predicts values, not probabilities")
-    out = model.output(data.read_features(input_path, encoder=model.encoder), source=input_path)
+    delimiter = model.config["data"].get("delimiter", "auto")
+    rows = data.read_features(input_path, encoder=model.encoder, delimiter=delimiter)
+    out = model.output(rows, source=data.source_name(input_path))
     if proba:
         return out, [str(c) for c in model.classes]
     if model.task == "classification":

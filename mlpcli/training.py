@@ -22,7 +22,8 @@ from .errors import TrainingDiverged
 
 
 class Callback:
-    """Hooks into fit; set ``stop_training`` to end after the current epoch."""
+    """Hooks into fit; set ``stop_training`` to end after the current epoch
+    (a subclass may name why in ``stop_reason``, History.stopped's value)."""
 
     stop_training = False
 
@@ -174,11 +175,16 @@ class _NoInterrupt:
     armed = False
 
 
+def watched(callbacks) -> str | None:
+    """The value early stopping watches (fit_state's "monitor": a progress bar shows it first), or None."""
+    return next((cb.monitor for cb in callbacks if isinstance(cb, EarlyStopping)), None)
+
+
 def stop_reason(callbacks, started: float, max_seconds: float | None) -> str | None:
     """Why to stop after this epoch, or None to go on."""
     for cb in callbacks:
         if cb.stop_training:
-            return "early_stopping" if isinstance(cb, EarlyStopping) else "callback"
+            return "early_stopping" if isinstance(cb, EarlyStopping) else getattr(cb, "stop_reason", "callback")
     if max_seconds is not None and time.perf_counter() - started >= max_seconds:
         return "max_seconds"
     return None
@@ -257,8 +263,10 @@ def fit(
     values (n, k). ``rng`` shuffles the samples each epoch. ``schedule``
     (engine.schedules) sets ``optimizer.lr`` at the start of each epoch.
 
-    ``checkpoint.save(position)`` (mlpcli.checkpoint) runs at the end of every
-    epoch, once its parameters are known to be finite, and at an interruption.
+    ``checkpoint.save(position)`` (mlpcli.checkpoint) runs, once the parameters
+    are known to be finite, after a step when ``checkpoint.due()`` says its time
+    budget is out, at the end of an epoch when ``checkpoint.due(epoch)`` says so,
+    at the end of the last epoch and at an interruption.
     ``start`` continues from a checkpoint's position (the network, optimizer,
     schedule, callbacks and ``rng`` already restored to it; ``rng`` as at the
     start of that epoch, so its order is drawn again). ``interrupt.signum``
@@ -290,7 +298,7 @@ def fit(
     penalised, clipped = bool(l1 or l2), clip_norm is not None or clip_value is not None
     batch_hooks = [cb.on_batch_end for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     for cb in callbacks:
-        cb.on_train_begin({"epochs": epochs, "batches_per_epoch": n_batches})
+        cb.on_train_begin({"epochs": epochs, "batches_per_epoch": n_batches, "monitor": watched(callbacks)})
     history.stopped = start.stopped or "epochs"
     first_epoch = epochs + 1 if start.stopped else start.epoch
     interrupt.armed = True
@@ -330,12 +338,13 @@ def fit(
                 step += 1
                 for hook in batch_hooks:
                     hook(b)
-                if interrupt.signum:
+                if interrupt.signum or (checkpoint is not None and b + 1 < n_batches and checkpoint.due()):
                     if not np.isfinite(network.params).all():
                         raise TrainingDiverged(epoch, step, optimizer.lr)
                     if checkpoint is not None:
                         checkpoint.save(Position(epoch, b + 1, step, total, time.perf_counter() - started, list(history)))
-                    raise Interrupted(interrupt.signum, epoch, step, len(history))
+                    if interrupt.signum:
+                        raise Interrupted(interrupt.signum, epoch, step, len(history))
             train_loss = total / n
             if not np.isfinite(network.params).all():
                 raise TrainingDiverged(epoch, step, optimizer.lr)
@@ -350,7 +359,8 @@ def fit(
                 history.stopped = reason
             if checkpoint is not None:
                 checkpoint.epoch_started(rng)  # the next epoch's order comes from here
-                checkpoint.save(Position(epoch + 1, 0, step, 0.0, time.perf_counter() - started, list(history), reason))
+                if reason or epoch == epochs or interrupt.signum or checkpoint.due(epoch):
+                    checkpoint.save(Position(epoch + 1, 0, step, 0.0, time.perf_counter() - started, list(history), reason))
             if interrupt.signum:  # during the epoch's last step or its validation: the checkpoint above holds it
                 raise Interrupted(interrupt.signum, epoch, step, len(history))
             if reason:

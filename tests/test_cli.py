@@ -39,7 +39,8 @@ def test_train_writes_the_run_folder(trained, name):
     result = json.loads(proc.stdout)  # exactly one JSON object on stdout
     assert result["run_dir"] == str(out)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert {k: v for k, v in result.items() if k != "run_dir"} == metrics
+    assert {k: v for k, v in result.items() if k not in ("run_dir", "task", "task_note")} == metrics
+    assert result["task"] == task  # and, with model.task auto, how it was inferred (issue 14)
     assert metrics["epochs_run"] == 3 and metrics["status"] == "completed"
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]

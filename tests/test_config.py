@@ -49,6 +49,7 @@ def test_defaults_match_the_documented_values():
     assert d["data"] == {
         "dataset": "digits", "options": {}, "test_size": 0.2, "val_size": 0.1, "scale": "standard",
         "target": None, "features": None, "impute": {"numeric": "mean", "categorical": "most_frequent"},
+        "delimiter": "auto",
     }
     assert d["model"]["task"] == "auto"
     assert d["train"]["epochs"] == 50
@@ -353,8 +354,11 @@ def test_the_python_tag_payload_would_run_under_an_unsafe_loader(tmp_path):
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "---\n"], ids=["empty", "newline", "comment", "document-marker"])
-def test_empty_file_is_all_defaults(tmp_path, text):
-    assert load_config(write(tmp_path / "empty.yaml", text)).to_dict() == parse_config({}).to_dict()
+def test_empty_file_is_refused(tmp_path, text):
+    # An empty document would train every default (digits); `{}` says that on purpose (issue 14).
+    with pytest.raises(ConfigError, match="holds no config"):
+        load_config(write(tmp_path / "empty.yaml", text))
+    assert load_config(write(tmp_path / "all_defaults.yaml", "{}\n")).to_dict() == parse_config({}).to_dict()
 
 
 @pytest.mark.parametrize("text", ["- 1\n- 2\n", "hello\n", "42\n"], ids=["list", "string", "number"])

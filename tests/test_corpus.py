@@ -64,6 +64,10 @@ MANIFEST = [
      "nine levels of nine aliases: 387 million strings once expanded"),
     ("config/recursive_alias.yaml", "train", "recursive structure", "an alias inside the node it names"),
     ("config/not_a_mapping.yaml", "train", "expected a mapping of keys", "a list at the top level"),
+    ("config/empty.yaml", "train", "empty.yaml: holds no config", "0 bytes: every default (digits) before"),
+    ("config/only_comments.yaml", "train", "only_comments.yaml: holds no config", "comments and '---', no document"),
+    ("config/weights_given_as_config.npz", "train", "is a weights file (.npz), not a YAML config; it is a model: "
+     "score it with `mlp eval", "a weights file where the config goes (a UnicodeDecodeError before)"),
     # ---- wrong keys, types, ranges and names: path, line, expected, received, did you mean
     ("config/misspelt_top_key.yaml", "train", "misspelt_top_key.yaml:2: trian: unknown key; did you mean 'train'?",
      "trian for train"),
@@ -186,6 +190,12 @@ MANIFEST = [
     ("data/train_x_float32_range_npz.yaml", "train", "column 1 of 4 needs a data.scale: minmax scale of 6e+38",
      "features of +-3e38, each within float32, whose range is not: six RuntimeWarnings and an unnamed input before"),
     ("data/train_missing_target_file.yaml", "train", "missing_y.npy: no such file", "data.target names no file"),
+    ("data/train_semicolon_decimal_comma_csv.yaml", "train", "it looks ';'-separated (with decimal commas?): "
+     "set data.delimiter: ';'", "';' columns and decimal commas: splits evenly on both"),
+    ("data/train_semicolon_as_comma_csv.yaml", "train", "reads as one column, split on ','; it looks ';'-separated: "
+     "set data.delimiter: ';'", "a ';' file with data.delimiter: ',' (X has no feature columns before)"),
+    ("data/train_id_target_csv.yaml", "train", "id_target.csv holds a different value in each of its 30 rows, "
+     "as an identifier does, so no class can be learnt; set data.target", "an id as the last column (blamed data.test_size before)"),
     # ---- data, through mlp predict / mlp eval --data (weights/valid.npz takes 4 features)
     ("data/predict_wrong_width.npy", "predict-input", "has 3 features; the model expects 4", "3 columns for 4"),
     ("data/predict_nan.npy", "predict-input", "holds NaN or infinite values", "NaN inputs"),

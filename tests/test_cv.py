@@ -46,7 +46,10 @@ def test_same_seed_same_numbers_other_seed_other_folds(tmp_path):
 
 def test_table_lists_mean_and_std_per_metric(tmp_path):
     text = _cv(tmp_path, "--folds", "2").stdout
-    assert text.splitlines()[0] == "2-fold cross-validation, 150 samples, classification"
+    assert text.splitlines()[0] == (  # iris: model.task auto, so the task says how it was chosen (issue 14)
+        "2-fold cross-validation, 150 samples, classification, inferred: the target holds integer labels "
+        "(to override, set model.task, e.g. --set model.task=regression)"
+    )
     rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[2:]}
     assert set(rows) >= {"loss", "accuracy"} and all(len(v) == 2 for v in rows.values())
 

@@ -26,7 +26,8 @@ CONFIG = {
     "seed": 1,
     "data": {"dataset": "iris", "val_size": 0.2},
     "model": {"layers": [{"units": 8, "dropout": 0.2}]},
-    "train": {"epochs": 4, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.01}},
+    "train": {"epochs": 4, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.01},
+              "checkpoint_every": {"epochs": 1}},  # two generations to fall back between
 }
 STOP_AT_STEP = 15  # epoch 3, batch 3: the latest checkpoint is mid-epoch, the previous one ends epoch 2
 

@@ -29,6 +29,7 @@ CONFIG = {
         "optimizer": {"name": "adam", "lr": 0.01},
         "schedule": {"name": "reduce_on_plateau", "patience": 0, "factor": 0.5},
         "early_stopping": {"patience": 4},
+        "checkpoint_every": {"epochs": 1},  # a checkpoint every epoch: generations to fall back between
     },
 }
 BATCHES = 36  # ceil(1149 training rows / 32)
@@ -229,7 +230,8 @@ def test_cli_resume_continues_and_prints_the_summary(tmp_path):
 
 def _config(epochs):
     return {"seed": 0, "data": {"dataset": "iris"}, "model": {"layers": [{"units": 8, "dropout": 0.2}]},
-            "train": {"epochs": epochs, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.01}}}
+            "train": {"epochs": epochs, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.01},
+                      "checkpoint_every": {"epochs": 1}}}
 
 
 def _write_config(tmp_path):

@@ -24,7 +24,7 @@ IRIS = """\
 seed: 0
 data: {dataset: iris, val_size: 0.2}
 model: {layers: [{units: 8}]}
-train: {epochs: 5, batch_size: 16}
+train: {epochs: 5, batch_size: 16, checkpoint_every: {epochs: 1}}
 output: {plots: false}
 """
 

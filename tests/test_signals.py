@@ -26,7 +26,7 @@ CONFIG = {
     "data": {"dataset": "iris", "val_size": 0.2},
     "model": {"layers": [{"units": 16, "dropout": 0.2}]},
     "train": {"epochs": 80, "batch_size": 8, "optimizer": {"name": "adam", "lr": 0.01},
-              "schedule": {"name": "cosine"}},
+              "schedule": {"name": "cosine"}, "checkpoint_every": {"epochs": 1}},
 }
 
 
@@ -112,7 +112,8 @@ def test_the_handler_sets_the_flag_once_then_raises():
 
 # The rate grows tenfold an epoch: epoch 1 trains, a later one diverges.
 DIVERGING = ["--set", "train.optimizer={name: sgd, lr: 0.001}", "--set", "train.schedule={name: exponential, gamma: 10}",
-             "--set", "train.epochs=30", "--set", "train.early_stopping=null"]
+             "--set", "train.epochs=30", "--set", "train.early_stopping=null",
+             "--set", "train.checkpoint_every.epochs=1"]
 
 
 def test_divergence_keeps_the_last_finite_checkpoint_and_exits_3(tmp_path):

@@ -118,7 +118,8 @@ def test_weights_round_trip_and_cli(tmp_path):
     assert result["n_samples"] == 150 and result["accuracy"] == pytest.approx(clf.score(X, labels))
     # without --data, eval says the arrays it was fitted on are not a file it can read (an Error: line, exit 2)
     missing = run_mlp("eval", path)
-    assert isinstance(missing.exception, DataError) and "in-memory.npz: no such file" in str(missing.exception)
+    assert isinstance(missing.exception, DataError) and "trained in memory" in str(missing.exception)
+    assert "--data FILE" in str(missing.exception)
 
 
 def test_regressor_round_trip_and_refusals(tmp_path):

@@ -15,17 +15,17 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError
 from .base import type_name
-from .loading import MAX_DEPTH, parse_yaml, read_stdin, read_text, read_yaml, too_deep
+from .loading import MAX_DEPTH, empty_document, parse_yaml, read_stdin, read_text, read_yaml, too_deep
 from .messages import explain
 from .optimization import OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS
-from .overrides import apply_overrides, override_path
+from .overrides import apply_overrides, expand_key, key_text, override_paths, parse_key, set_value, value_text
 from .schema import Config
 from .tasks import MAXIMISED, TASK_METRICS, monitor_problem, monitored, monitors, task_problem
 
 __all__ = [
     "MAXIMISED", "OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "STDIN", "TASK_METRICS", "Config",
-    "apply_overrides", "load_config", "monitor_problem", "monitored", "monitors", "parse_config",
-    "parse_yaml", "read_stdin", "read_yaml", "task_problem",
+    "apply_overrides", "expand_key", "key_text", "load_config", "monitor_problem", "monitored", "monitors", "parse_config",
+    "parse_key", "parse_yaml", "read_stdin", "read_yaml", "set_value", "task_problem", "value_text",
 ]
 
 STDIN = "-"  # the config path that reads the config from standard input
@@ -39,10 +39,12 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     else:
         text, source = read_text(Path(path)), str(path)
     raw, lines = parse_yaml(text, source)
-    if raw is None:
-        raw = {}
+    if raw is None:  # no document, or only null: every default (digits) is never what it meant
+        if not overrides:
+            raise empty_document(source)
+        raw = {}  # every key from --set
     raw = apply_overrides(raw, overrides, source=source)
-    overridden = [override_path(item) for item in overrides]
+    overridden = override_paths(raw, overrides)  # a [*] path: each item it set
     return parse_config(raw, source=source, lines=lines, overridden=overridden)
 
 

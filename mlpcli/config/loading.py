@@ -209,8 +209,51 @@ def _bad_character(char) -> str:
     )
 
 
+# File signatures of what is given as a config by mistake: (magic bytes, what it is, what to run instead).
+_BINARY_KINDS = (
+    (b"PK\x03\x04", "a zip archive (a weights.npz or checkpoint.npz is one)", None),
+    (b"\x93NUMPY", "a NumPy .npy array", "it is data: name it in data.dataset"),
+    (b"\x89PNG", "a PNG image", "a run's pictures are written by mlp train and mlp plot"),
+    (b"%PDF", "a PDF document", None),
+    (b"\x1f\x8b", "a gzip archive", "decompress it first"),
+)
+_WEIGHTS_HINT = (
+    "it is a model: score it with `mlp eval {path}`, see it with `mlp info {path}`, predict with "
+    "`mlp predict {path} ROWS.csv`; to train again, give the run folder's config.yaml"
+)
+_CHECKPOINT_HINT = "it is a run's checkpoint: continue that run with `mlp resume {folder}`"
+
+
+def _refuse_binary(data: bytes, source: str) -> None:
+    """Refuse a binary file given as a config (a weights file, an array, an
+    image): one message saying what it is and what to run instead. Binary:
+    a known signature, a NUL byte, or bytes that are not UTF-8 at its start."""
+    head = data[:1024]
+    kind = next(((what, hint) for magic, what, hint in _BINARY_KINDS if head.startswith(magic)), None)
+    if kind is None:
+        try:
+            head[:4].decode("utf-8")
+            starts_as_text = True
+        except UnicodeDecodeError as exc:
+            starts_as_text = exc.reason == "unexpected end of data"  # a character cut off at byte 4
+        controls = sum(byte < 32 and byte not in b"\t\n\r\f" for byte in head)
+        # A stray Latin-1 byte or control character in a text file is its line's error (parse_yaml, _decode).
+        if starts_as_text and not head.startswith(b"\x00") and controls * 10 <= len(head):
+            return
+        kind = ("a binary file", None)
+    what, hint = kind
+    if head.startswith(b"PK\x03\x04"):
+        name = Path(source).name.lower()
+        if name.startswith("checkpoint"):
+            what, hint = "a checkpoint (.npz)", _CHECKPOINT_HINT.format(folder=Path(source).parent)
+        elif name.endswith(".npz") or b"meta.npy" in data[:65536]:
+            what, hint = "a weights file (.npz)", _WEIGHTS_HINT.format(path=source)
+    raise ConfigError(f"{source}: is {what}, not a YAML config" + (f"; {hint}" if hint else ""))
+
+
 def _decode(data: bytes, source: str) -> str:
     """UTF-8 text, or a ConfigError naming the line and the byte that is not UTF-8."""
+    _refuse_binary(data, source)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -284,6 +327,15 @@ def read_stdin(source: str = "<stdin>") -> str:
         return _decode(_read_bounded(binary, source), source)
     except (OSError, ValueError) as exc:  # a closed descriptor: EBADF, or "I/O operation on closed file"
         raise ConfigError(f"{source}: cannot read standard input: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def empty_document(source: str) -> ConfigError:
+    """The error for a config with no YAML document (an empty file, only comments, only ``---``):
+    it would train on every default, which is never what an empty file meant."""
+    return ConfigError(
+        f"{source}: holds no config (the file is empty, or only comments or '---'); write the keys to "
+        "set (`mlp init > config.yaml` prints a starter), `{}` for every default, or give them with --set"
+    )
 
 
 def read_yaml(path: str | Path) -> Any:

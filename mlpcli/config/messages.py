@@ -151,3 +151,21 @@ def _literal_choices(loc) -> list[str]:
         return [choice for arg in typing.get_args(annotation) for choice in walk(arg)]
 
     return walk(_field(loc).annotation)
+
+
+KEY_VALUE_OPTIONS = ("--set", "--grid", "--range")  # options whose value is one word, KEY=VALUE
+
+
+def spaced_override(args: list[str], usage_error: str) -> str | None:
+    """For Click's "unexpected extra argument" after `--set KEY VALUE` (a space
+    where '=' goes; Click takes KEY as the value and VALUE as an argument):
+    the message that says how to write it, or None."""
+    if "unexpected extra argument" not in usage_error:
+        return None
+    for option, key, value in zip(args, args[1:], args[2:]):
+        if option in KEY_VALUE_OPTIONS and "=" not in key and not value.startswith("-"):
+            return (
+                f"{option} {key} {value}: write {option} {key}={value} (KEY=VALUE, one word: no space "
+                "around '=', quotes around a value with spaces)"
+            )
+    return None

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from .base import Float, Int, Section, key_problem, show, unknown_name
+from .checkpointing import CheckpointEveryConfig
 from .tasks import monitors, resolved_mode
 
 # Keys that several optimizers or schedules share mean the same in each.
@@ -180,6 +181,10 @@ class TrainConfig(Section):
     max_seconds: Float | None = Field(
         None, gt=0, description="A time budget: stop after the epoch during which it ran out.")
     shuffle: bool = Field(True, description="Reshuffle the samples every epoch.")
+    checkpoint_every: CheckpointEveryConfig = Field(
+        default_factory=CheckpointEveryConfig,
+        description="How often to save checkpoint.npz for `mlp resume`: after a time budget and/or an epoch count, "
+                    "whichever comes first; the last epoch and a SIGINT / SIGTERM always save one.")
     # engine/losses.py's names; whether one fits the task is tasks.task_misfit's question.
     loss: Literal["auto", "cross_entropy", "binary_cross_entropy", "mse", "mae", "huber"] = Field("auto", description=(
         "auto, cross_entropy, binary_cross_entropy (classification, multilabel); mse, mae, huber (regression)."))

@@ -48,6 +48,8 @@ class DataConfig(Section):
         None, min_length=1, description="A .csv's feature columns, in order (null: every column but the target).")
     impute: ImputeConfig = Field(
         default_factory=ImputeConfig, description="How missing values in a .csv's feature columns are filled.")
+    delimiter: Literal["auto", ",", ";", "\t", "|"] = Field("auto", description=(
+        "A .csv's column separator: auto (detected from its first lines), ',', ';', a tab (\"\\t\") or '|'."))
 
     @field_validator("options")
     @classmethod

@@ -2,13 +2,15 @@
 features, the target column."""
 from __future__ import annotations
 
-from pathlib import Path
+import io
 
 import numpy as np
 
 from ..errors import DataError
+from .delimiters import NAMES, detect, single_column_hint
 
-def read_csv(path: Path, with_target: bool, target=None, features=None, impute=None, encoder=None):
+def read_csv(path, with_target: bool, target=None, features=None, impute=None, encoder=None,
+             delimiter: str = "auto", text: str | None = None):
     """A CSV's features: a plain float array, or a table (tabular.py) of named
     numeric and categorical columns, with missing values.
 
@@ -18,8 +20,10 @@ def read_csv(path: Path, with_target: bool, target=None, features=None, impute=N
     (data.impute) says which missing values to refuse. With a trained model's
     ``encoder``, its columns are read by header name (by position in a file
     with no header row, or pandas' 0, 1, 2 ...), as the kinds it was fitted on.
+    ``delimiter`` (data.delimiter): a separator, or auto (delimiters.detect);
+    ``text``: the file's content, already read (a pipe's), named ``path``.
     """
-    rows, lines = _csv_records(path)
+    rows, lines = _csv_records(path, delimiter, text)
     if encoder is not None:
         return _read_model_csv(path, rows, lines, encoder, with_target)
     header = bool(len(rows)) and _is_header(rows, with_target)
@@ -57,7 +61,7 @@ def read_csv(path: Path, with_target: bool, target=None, features=None, impute=N
     return X, _table_target(path, names, body, lines[1:], target)
 
 
-def _read_model_csv(path: Path, rows: np.ndarray, lines: np.ndarray, encoder, with_target: bool):
+def _read_model_csv(path, rows: np.ndarray, lines: np.ndarray, encoder, with_target: bool):
     """The columns a trained model's encoder takes (and its target), by header
     name, or by position when the file has no header row (or pandas' 0, 1, ...).
     The model knows its column names, so the first row is a header only if it
@@ -101,28 +105,50 @@ def _table_target(path, names: list[str], body: np.ndarray, lines: np.ndarray, t
     return _parse_target(column)
 
 
-def csv_header(path) -> list[str]:
+def csv_header(path, delimiter: str = "auto") -> list[str]:
     """The first non-blank row of a CSV, its fields stripped."""
     import csv
 
+    text = _read_text(path, HEAD_CHARS)
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text, path, delimiter))
+    return next(([h.strip() for h in row] for row in rows if row), [])
+
+
+HEAD_CHARS = 1 << 16  # what csv_header reads: the first row, and the lines the delimiter is detected from
+
+
+def _read_text(path, limit: int = -1) -> str:
+    """A CSV's text (at most ``limit`` characters, cut after the last whole line)."""
     with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: drops the byte-order mark Excel writes
-        return next(([h.strip() for h in row] for row in csv.reader(f) if row), [])
+        text = f.read(limit)
+        if limit >= 0 and f.read(1):  # more follows: keep whole lines only
+            text = text[: text.rfind("\n") + 1] or text
+        return text
 
 
-def _csv_records(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _delimiter(text: str, path, delimiter: str) -> str:
+    return detect(text, str(path)) if delimiter == "auto" else delimiter
+
+
+def _csv_records(path, delimiter: str = "auto", text: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The non-blank records of a CSV as a 2-D string array, and the 1-based
     file row (line) each one ends on."""
     import csv
 
+    text = _read_text(path) if text is None else text.removeprefix("\ufeff")
+    delimiter = _delimiter(text, path, delimiter)
     table, lines = [], []
-    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: drops the byte-order mark Excel writes
-        reader = csv.reader(f)  # quoted fields may hold commas
-        for row in reader:
-            if row:
-                table.append(row)
-                lines.append(reader.line_num)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)  # quoted fields may hold commas
+    for row in reader:
+        if row:
+            table.append(row)
+            lines.append(reader.line_num)
     if not table:
         raise DataError(f"{path}: is empty (no rows)")
+    if len(table[0]) == 1:
+        hint = single_column_hint(",".join(table[0]), delimiter)
+        if hint:
+            raise DataError(f"{path}: reads as one column, split on {NAMES[delimiter]}{hint}")
     widths = {len(row) for row in table}
     if len(widths) > 1:
         bad = next(i for i, row in enumerate(table) if len(row) != len(table[0]))

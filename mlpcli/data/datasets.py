@@ -78,7 +78,7 @@ def check_options(dataset: str, options: dict) -> None:
 
 def load_dataset(
     dataset: str, options: dict, random_state: int, target: str | None = None,
-    features: list[str] | None = None, impute: dict | None = None,
+    features: list[str] | None = None, impute: dict | None = None, delimiter: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features X (n, d) and raw targets y (n,) or (n, k) for a registry name,
     an ``openml:`` name or id, or a file path (a .npy of features takes its
@@ -103,7 +103,7 @@ def load_dataset(
         except (TypeError, ValueError) as exc:
             raise DataError(f"data.options: {DATASETS[dataset]} refused {options}: {exc}") from None
     else:
-        X, y = read_xy(dataset, target=target, features=features, impute=impute)
+        X, y = read_xy(dataset, target=target, features=features, impute=impute, delimiter=delimiter)
     X, y = np.asarray(X), squeeze_column(np.asarray(y))
     check_xy(X, y, dataset)
     return X, y

@@ -2,11 +2,13 @@
 .csv files, read without pickles."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from . import inputs
 from .csv_files import read_csv
 
 def read_npy_pair(x_path: str, y_path: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -70,65 +72,78 @@ def squeeze_column(y: np.ndarray) -> np.ndarray:
     return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
 
 
-def read_xy(path: str, **columns) -> tuple[np.ndarray, np.ndarray]:
-    """X and y from a .npz (arrays X and y) or a .csv (the target column
-    ``target``, by default the last; see csv_files.read_csv for ``columns``)."""
+def _opened(path) -> tuple[str, object, str, bytes | None]:
+    """(format suffix, what np.load opens, the name messages use, a stream's
+    bytes or None) for a data file, ``-`` or a pipe (inputs.py: its bytes tell
+    the format)."""
+    if inputs.is_stream(path):
+        suffix, content = inputs.read_stream(path)
+        return suffix, io.BytesIO(content), inputs.source_name(path), content
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path}: no such file")
-    suffix = p.suffix.lower()
+    return p.suffix.lower(), p, str(path), None
+
+
+def read_xy(path: str, **columns) -> tuple[np.ndarray, np.ndarray]:
+    """X and y from a .npz (arrays X and y) or a .csv (the target column
+    ``target``, by default the last; see csv_files.read_csv for ``columns``);
+    ``-`` or a pipe as its bytes show."""
+    suffix, file, name, content = _opened(path)
     if suffix == ".csv":
-        return read_features(path, with_target=True, **columns)
+        return _read_features(suffix, file, name, content, True, columns)
     if suffix != ".npz":
         raise DataError(
-            f"{path}: needs features and targets: an .npz with arrays X and y, "
+            f"{name}: needs features and targets: an .npz with arrays X and y, "
             "or a .csv with the target in the last column"
         )
     try:
-        with np.load(p, allow_pickle=False) as archive:
+        with np.load(file, allow_pickle=False) as archive:
             missing = {"X", "y"} - set(archive.files)
             if missing:
                 raise DataError(
-                    f"{path}: needs arrays 'X' and 'y', found {sorted(archive.files) or 'none'}"
+                    f"{name}: needs arrays 'X' and 'y', found {sorted(archive.files) or 'none'}"
                 )
-            return _features(archive["X"], path), squeeze_column(_labels(archive["y"], path))
+            return _features(archive["X"], name), squeeze_column(_labels(archive["y"], name))
     except DataError:
         raise
     except Exception as exc:  # zipfile, pickle refusal, truncation: all unusable input
-        raise _unreadable(path, "a readable .npz file", exc) from None
+        raise _unreadable(name, "a readable .npz file", exc) from None
 
 
 def read_features(path: str, with_target: bool = False, **columns):
     """Rows of a .csv / .npz / .npy file as a 2-D array (a header row is skipped),
-    or a CSV's named columns as a table (see csv_files.read_csv).
+    or a CSV's named columns as a table (see csv_files.read_csv); ``-`` or a
+    pipe as its bytes show.
 
     With ``with_target``, a .csv's target column is split off and returned as y.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{path}: no such file")
-    suffix = p.suffix.lower()
+    return _read_features(*_opened(path), with_target, columns)
+
+
+def _read_features(suffix, file, name, content, with_target: bool, columns: dict):
     try:
         if suffix == ".npy":
-            array = np.load(p, allow_pickle=False)
+            array = np.load(file, allow_pickle=False)
             if not isinstance(array, np.ndarray):
                 array.close()
-                raise DataError(f"{path}: is an .npz archive, not a .npy array")
-            return _features(array, path)
+                raise DataError(f"{name}: is an .npz archive, not a .npy array")
+            return _features(array, name)
         if suffix == ".npz":
-            with np.load(p, allow_pickle=False) as archive:
+            with np.load(file, allow_pickle=False) as archive:
                 if "X" in archive.files:
-                    return _features(archive["X"], path)
+                    return _features(archive["X"], name)
                 if len(archive.files) == 1:
-                    return _features(archive[archive.files[0]], path)
-                raise DataError(f"{path}: holds {sorted(archive.files)}; expected an array named 'X'")
+                    return _features(archive[archive.files[0]], name)
+                raise DataError(f"{name}: holds {sorted(archive.files)}; expected an array named 'X'")
         if suffix == ".csv":
-            return read_csv(p, with_target, **columns)
+            text = None if content is None else inputs.text(content, name)
+            return read_csv(name if content is not None else file, with_target, text=text, **columns)
     except DataError:
         raise
     except Exception as exc:
-        raise _unreadable(path, f"readable as {suffix}", exc) from None
-    raise DataError(f"{path}: unsupported file type {suffix!r}; use .csv, .npz or .npy")
+        raise _unreadable(name, f"readable as {suffix}", exc) from None
+    raise DataError(f"{name}: unsupported file type {suffix!r}; use .csv, .npz or .npy")
 
 
 def _unreadable(path, what: str, exc: Exception) -> DataError:

@@ -6,15 +6,60 @@ import numpy as np
 
 from ..errors import DataError
 
+# Whole-number floats are classes when they are few, as AutoGluon's infer_problem_type
+# decides (scikit-learn's type_of_target calls every whole-number float array
+# "multiclass", which would turn a count or a score to predict into hundreds of
+# classes): two distinct values always; else at most MAX_FLOAT_CLASSES distinct
+# values, and at most 10% of the rows (5% past 1,000 rows). The diabetes target
+# (214 distinct whole numbers in 442 rows, 48%) stays regression.
+MAX_FLOAT_CLASSES = 1000
+LARGE_DATA_ROWS = 1000
+CLASS_RATIO = {"small": 0.1, "large": 0.05}
+
+OTHER_TASK = {"classification": "regression", "regression": "classification", "multilabel": "regression"}
+
+
 def infer_task(y: np.ndarray) -> str:
-    """Floating-point targets are regression; several columns of 0/1 integers or
-    booleans are labels (multilabel); other integers, booleans and strings are
-    classes. (Set model.task to classify float-coded labels.)"""
-    if np.issubdtype(y.dtype, np.floating):
-        return "regression"
+    """The task ``model.task: auto`` trains for targets ``y`` (see explain_task)."""
+    return explain_task(y)[0]
+
+
+def explain_task(y: np.ndarray) -> tuple[str, str]:
+    """(task, why) for targets y, the one rule of ``model.task: auto``.
+
+    Several columns of 0/1 integers or booleans are labels (multilabel); other
+    integers, booleans and strings are classes; one column of floats that are
+    all whole numbers with few distinct values (two; or at most 1,000 and 10%
+    of the rows, 5% past 1,000 rows) is classes (labels pandas wrote as
+    0.0 / 1.0); other floats are regression."""
     if y.ndim == 2 and (y.dtype == bool or np.issubdtype(y.dtype, np.integer)) and np.isin(y, (0, 1)).all():
-        return "multilabel"
-    return "classification"
+        return "multilabel", f"the target is {y.shape[1]} columns of 0/1 labels"
+    if not np.issubdtype(y.dtype, np.floating):
+        kind = "text" if y.dtype.kind in "US" else "true/false" if y.dtype == bool else "integer"
+        return "classification", f"the target holds {kind} labels"
+    if y.ndim == 2 and y.shape[1] > 1:
+        return "regression", f"the target is {y.shape[1]} columns of numbers"
+    values = y.ravel()
+    if not np.all(np.isfinite(values)):
+        return "regression", "the target holds NaN or infinite values"  # which regression_targets refuses
+    if not np.all(values == np.round(values)):
+        return "regression", "the target holds fractional numbers"
+    distinct, n = len(np.unique(values)), len(values)
+    ratio = CLASS_RATIO["large" if n > LARGE_DATA_ROWS else "small"]
+    if distinct < 2:
+        return "regression", f"the target holds one value in {n} rows"
+    if distinct == 2 or (distinct <= MAX_FLOAT_CLASSES and distinct <= ratio * n):
+        return "classification", f"the target holds {distinct} distinct whole numbers in {n} rows"
+    limit = f"at most {MAX_FLOAT_CLASSES:,}" if distinct > MAX_FLOAT_CLASSES else f"at most {ratio:.0%} of the rows"
+    return "regression", f"the target holds {distinct} distinct whole numbers in {n} rows, too many for classes ({limit})"
+
+
+def task_note(task: str, why: str | None) -> str:
+    """How a summary says which task ``auto`` chose and how to choose another;
+    "" for a task the config set."""
+    if why is None:
+        return ""
+    return f"{task}, inferred: {why} (to override, set model.task, e.g. --set model.task={OTHER_TASK[task]})"
 
 
 def multilabel_targets(y: np.ndarray, source: str, n_labels: int | None = None) -> np.ndarray:
@@ -55,6 +100,24 @@ def regression_targets(y: np.ndarray, source: str) -> np.ndarray:
     if not np.all(np.isfinite(y)):
         raise DataError(f"{source}: y holds NaN or infinite values")
     return y.reshape(len(y), -1)
+
+
+def refuse_identifier(y: np.ndarray, source: str, column: str | None = None) -> None:
+    """Refuse class labels that differ in every row (each class one member), as
+    an identifier's do: no split, and nothing to learn. ``column``: the CSV
+    column they came from (a name, or None for a CSV with no header row: the last)."""
+    if y.ndim != 1 or len(y) < 2 or len(np.unique(y)) != len(y):
+        return
+    if not source.lower().endswith(".csv"):
+        raise DataError(
+            f"{source}: y holds a different label in each of its {len(y)} rows, as an identifier does, "
+            "so no class can be learnt; store the target to predict as y (or set model.task: regression)"
+        )
+    raise DataError(
+        f"data.target: {'the last column' if column is None else f'column {column!r}'} of {source} holds a different value in each of its {len(y)} rows, "
+        "as an identifier does, so no class can be learnt; set data.target to the column to predict "
+        "(or model.task: regression)"
+    )
 
 
 def split(y, task: str, test_size: float, val_size: float, random_state: int) -> dict[str, np.ndarray]:

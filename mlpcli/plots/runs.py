@@ -27,22 +27,36 @@ from .canvas import (
 )
 
 
-def learning_curves(history: list[dict], task: str, title: str | None = None, source="the run's history") -> bytes:
-    """Three panels: train and validation loss; the validation main metric
-    (accuracy, subset accuracy or r2); the learning rate. Per epoch."""
+def learning_curves(history: list[dict], task: str, title: str | None = None, source="the run's history",
+                    best: tuple[int, str] | None = None) -> bytes:
+    """learning_curves.png (see learning_curves_figure)."""
+    return png(learning_curves_figure(history, task, title, source, best))
+
+
+def learning_curves_figure(history: list[dict], task: str, title: str | None = None, source="the run's history",
+                           best: tuple[int, str] | None = None):
+    """The Figure of a run's curves, per epoch: train and validation loss; the
+    validation main metric (accuracy, subset accuracy or r2); and the learning
+    rate, as a third panel only when it changed (a schedule; a constant rate
+    is named in the loss panel's title instead). ``best`` (epoch, monitored
+    value), early stopping's best epoch, is marked on the first two panels."""
     fig = figure(LEARNING_CURVES_SIZE)
-    loss_ax, metric_ax, lr_ax = fig.subplots(1, 3)
-    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.15, top=0.8 if title else 0.88, wspace=0.3)
+    lr_xs, lr_ys = series(history, "lr", source)
+    changing = len(set(lr_ys)) > 1
+    axes = fig.subplots(1, 3 if changing else 2)
+    loss_ax, metric_ax = axes[0], axes[1]
+    fig.subplots_adjust(left=0.075, right=0.98, bottom=0.15, top=0.8 if title else 0.88, wspace=0.3 if changing else 0.2)
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
         xs, ys = series(history, key, source)
         if xs:
             loss_ax.plot(xs, ys, label=label, marker="." if len(xs) < 3 else None)
-    axes_title(loss_ax, "loss")
+    loss_title = "loss"
+    if lr_ys and not changing:
+        loss_title += f" (constant learning rate {lr_ys[0]:.3g})"
+    axes_title(loss_ax, loss_title)
     epoch_axis(loss_ax)
-    if loss_ax.lines:
-        loss_ax.legend(fontsize="small")
-        if min(min(line.get_ydata()) for line in loss_ax.lines) > 0 and 30 < _spread(loss_ax) <= MAX_LOG_SPREAD:
-            loss_ax.set_yscale("log")
+    if loss_ax.lines and min(min(line.get_ydata()) for line in loss_ax.lines) > 0 and 30 < _spread(loss_ax) <= MAX_LOG_SPREAD:
+        _log_axis(loss_ax)
     metric = main_metric(task)
     xs, ys = series(history, f"val_{metric}", source)
     if xs:
@@ -51,20 +65,43 @@ def learning_curves(history: list[dict], task: str, title: str | None = None, so
         axes_note(metric_ax, "no validation split")
     axes_title(metric_ax, f"validation {metric.replace('_', ' ')}")
     epoch_axis(metric_ax)
-    xs, ys = series(history, "lr", source)
-    if xs:
-        lr_ax.plot(xs, ys, color="C2", marker="." if len(xs) < 3 else None)
-        if max(ys) > 0:
-            lr_ax.set_ylim(0, max(ys) * 1.1)  # from 0: a constant rate is a flat line, not noise magnified
+    if best and best[0]:
+        for ax in (loss_ax, metric_ax):
+            ax.axvline(best[0], color="0.35", linestyle=":", linewidth=1.2, gid=BEST_EPOCH_GID,
+                       label=f"best {best[1]}: epoch {best[0]}" if ax is loss_ax else None)
+    if loss_ax.lines:
+        loss_ax.legend(fontsize="small")
+    if changing:
+        lr_ax = axes[2]
+        lr_ax.plot(lr_xs, lr_ys, color="C2", marker="." if len(lr_xs) < 3 else None)
+        if max(lr_ys) > 0:
+            lr_ax.set_ylim(0, max(lr_ys) * 1.1)  # from 0: a schedule's steps at their true size
         lr_ax.yaxis.set_major_formatter("{x:.2g}")  # 0.001, not an offset ("1e-3") over the panel
-    else:
-        axes_note(lr_ax, "no learning rate\n(lbfgs line search)")
-    axes_title(lr_ax, "learning rate")
-    epoch_axis(lr_ax)
-    lr_ax.locator_params(axis="y", nbins=3)
+        axes_title(lr_ax, "learning rate")
+        epoch_axis(lr_ax)
+        lr_ax.locator_params(axis="y", nbins=3)
     if title:
         fig.suptitle(title, fontsize="medium", y=0.98)
-    return png(fig)
+    return fig
+
+
+# The gid of the best-epoch marker lines (tests find them by it).
+BEST_EPOCH_GID = "best_epoch"
+
+
+def _log_axis(ax) -> None:
+    """A log loss axis with a few labelled ticks (1, 2, 5 per decade over two
+    decades or less, else the decades), printed plainly (0.05, 1e-05), and
+    unlabelled minor ticks: matplotlib's own labels its minor ticks on a short
+    range, side by side and wider than the margin."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    values = [float(v) for line in ax.lines for v in line.get_ydata()]
+    decades = math.log10(max(values)) - math.log10(min(values))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 2 else (1.0,), numticks=6))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _spread(ax) -> float:
@@ -74,8 +111,14 @@ def _spread(ax) -> float:
 
 
 def confusion_matrix(matrix, classes) -> bytes:
+    """confusion_matrix.png (see confusion_matrix_figure)."""
+    return png(confusion_matrix_figure(matrix, classes))
+
+
+def confusion_matrix_figure(matrix, classes):
     """The test split's confusion matrix: rows the true class, columns the
-    predicted one (scikit-learn's layout), a count in each cell."""
+    predicted one (scikit-learn's layout), each labelled with its class name,
+    a count in each cell."""
     import numpy as np
 
     counts = np.asarray(matrix, dtype=np.int64)
@@ -83,13 +126,16 @@ def confusion_matrix(matrix, classes) -> bytes:
     labels = [short_label(c) for c in classes] if classes is not None and len(classes) == k else list(map(str, range(k)))
     fig = figure(CONFUSION_SIZE)
     ax = fig.subplots()
-    fig.subplots_adjust(left=0.14, right=0.96, bottom=0.14, top=0.92)
+    wide = max(map(len, labels), default=0) > 3
+    # room for the row labels at the left and the (turned) column labels below
+    margin = min(0.32, 0.1 + 0.016 * max(map(len, labels), default=0)) if k <= MAX_TICK_LABELS else 0.12
+    fig.subplots_adjust(left=max(0.14, margin), right=0.96, bottom=max(0.14, margin if wide else 0.14), top=0.92)
     image = ax.imshow(counts, cmap="Blues", interpolation="nearest", vmin=0)
     if k > MAX_ANNOTATED_CLASSES:  # no counts written in the cells: a colour scale instead
         fig.subplots_adjust(right=0.86)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
     if k <= MAX_TICK_LABELS:
-        ax.set_xticks(range(k), labels, rotation=90 if max(map(len, labels)) > 3 else 0, fontsize="small")
+        ax.set_xticks(range(k), labels, rotation=90 if wide else 0, fontsize="small")
         ax.set_yticks(range(k), labels, fontsize="small")
     if k <= MAX_ANNOTATED_CLASSES:
         threshold = counts.max() / 2
@@ -97,15 +143,17 @@ def confusion_matrix(matrix, classes) -> bytes:
         for i, j in zip(*np.nonzero(counts)):  # zero cells left blank: the errors stand out
             ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=size,
                     color="white" if counts[i, j] > threshold else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
     total = counts.sum()
     axes_title(ax, f"test split: {np.trace(counts)} of {total} right")
-    return png(fig)
+    return fig
 
 
-def write_run_plots(run_dir: Path, history: list[dict], task: str, test: dict, classes) -> list[Path]:
-    """learning_curves.png and, for classification, confusion_matrix.png in
+def write_run_plots(run_dir: Path, history: list[dict], task: str, test: dict, classes,
+                    best: tuple[int, str] | None = None) -> list[Path]:
+    """learning_curves.png (``best``: early stopping's best epoch and the
+    value it watched, marked) and, for classification, confusion_matrix.png in
     run_dir. Drawn after the run's results are written, so a picture never
     fails a finished run: any failure (a bogus MPLBACKEND, values too large to
     draw, a matplotlib error) is a one-line warning on stderr instead."""
@@ -114,7 +162,7 @@ def write_run_plots(run_dir: Path, history: list[dict], task: str, test: dict, c
     run_dir = Path(run_dir)
     written = []
     try:
-        curves = learning_curves(history, task, run_dir.resolve().name, source=run_dir / "metrics.jsonl")
+        curves = learning_curves(history, task, run_dir.resolve().name, source=run_dir / "metrics.jsonl", best=best)
         written.append(atomic_write(run_dir / LEARNING_CURVES, curves))
         if task == "classification" and test.get("confusion_matrix") is not None:
             written.append(atomic_write(run_dir / CONFUSION_MATRIX, confusion_matrix(test["confusion_matrix"], classes)))
@@ -137,9 +185,15 @@ def _epoch_key(name: str, keys: set) -> str:
 
 
 def overlay(runs: list, metric: str | None = None) -> bytes:
+    """`mlp plot RUN_DIR...`'s picture (see overlay_figure)."""
+    return png(overlay_figure(runs, metric))
+
+
+def overlay_figure(runs: list, metric: str | None = None):
     """Several runs' curves on shared axes, one colour per run (legend: the run
-    folder's name). Default: the loss (validation solid, train dashed) and the
-    validation main metric; with ``metric``, that figure alone."""
+    folder's name, or as much of its path as tells it from the others'
+    (distinct_names)). Default: the loss (validation solid, train dashed) and
+    the validation main metric; with ``metric``, that figure alone."""
     keys = {k for run in runs for logs in run.history for k in logs}
     fig = figure(OVERLAY_SIZE)
     names = _names(runs)
@@ -173,7 +227,7 @@ def overlay(runs: list, metric: str | None = None) -> bytes:
     for ax in axes:
         epoch_axis(ax)
     axes[0].legend(fontsize="small")
-    return png(fig)
+    return fig
 
 
 def _source(run) -> Path:
@@ -181,8 +235,22 @@ def _source(run) -> Path:
 
 
 def _names(runs: list) -> list[str]:
-    names = [run.name for run in runs]
-    return [str(run.path) if names.count(name) > 1 else name for run, name in zip(runs, names)]
+    return distinct_names([Path(run.path) for run in runs])
+
+
+def distinct_names(paths: list[Path]) -> list[str]:
+    """A legend name per run folder: its last component, or where two runs
+    share that, the shortest tail of the path (``a/run``, ``b/run``) that
+    tells it from the others (the same folder twice keeps its name)."""
+    parts = [Path(p).resolve().parts for p in paths]
+    names = []
+    for mine in parts:
+        others = [theirs for theirs in parts if theirs != mine]
+        n = 1
+        while n < len(mine) and any(theirs[-n:] == mine[-n:] for theirs in others):
+            n += 1
+        names.append("/".join(mine[-n:]).replace("//", "/"))
+    return names
 
 
 def plot_runs(run_dirs, metric: str | None = None) -> bytes:

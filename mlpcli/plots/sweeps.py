@@ -17,6 +17,7 @@ from .canvas import (
 )
 
 SWEEP_RESULTS = "results.jsonl"
+CHAR_PIXELS = 6.5  # a generous width of one character of a "small" tick label, at 100 dpi
 
 
 def is_sweep(path: str | Path) -> bool:
@@ -93,6 +94,7 @@ def sweep_points(rows: list[dict], x_key: str, metric: str, source=SWEEP_RESULTS
     import numpy as np
 
     groups: dict = {}
+    ranks: dict = {}
     for row in rows:
         if row.get("status", "completed") != "completed":
             continue
@@ -108,11 +110,13 @@ def sweep_points(rows: list[dict], x_key: str, metric: str, source=SWEEP_RESULTS
                         f"{source}: trial {_hashable(row.get('trial'))}: {what} is {number:g}, too large to plot "
                         f"(beyond ±{MAX_PLOTTED:g})"
                     )
-            series = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in (x_key, "seed"))
-            groups.setdefault(series, {}).setdefault(_hashable(overrides[x_key]), []).append(float(value))
-
-    def order(x):
-        return (0, x, "") if isinstance(x, (int, float)) and not isinstance(x, bool) else (1, 0, str(x))
+            series = ", ".join(
+                f"{k}={setting_label(v)}" for k, v in sorted(overrides.items()) if k not in (x_key, "seed")
+            )
+            x = _hashable(overrides[x_key])
+            if isinstance(x, Setting):  # settings (model.layers) in the order the sweep gave them
+                x.rank = ranks.setdefault(x, len(ranks))
+            groups.setdefault(series, {}).setdefault(x, []).append(float(value))
 
     return {
         series: sorted(((x, float(np.mean(v)), float(np.std(v)), len(v)) for x, v in by_x.items()), key=lambda p: order(p[0]))
@@ -120,14 +124,106 @@ def sweep_points(rows: list[dict], x_key: str, metric: str, source=SWEEP_RESULTS
     }
 
 
+def order(x) -> tuple:
+    """Where a swept value goes on the axis: numbers by value, settings
+    (model.layers) as the sweep gave them, other values by their text."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return (0, x, "")
+    return (1, x.rank, "") if isinstance(x, Setting) else (1, 0, str(x))
+
+
 def _hashable(value):
+    if isinstance(value, (list, dict)):
+        return Setting(value)
     return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
 
 
+class Setting(str):
+    """A list or mapping value (model.layers) as a key to group trials by:
+    its JSON text (so equal values group together), with the value kept."""
+
+    value: object
+    rank: int = 0  # the order the sweep gave it in (sweep_points sets it)
+
+    def __new__(cls, value):
+        import json
+
+        self = super().__new__(cls, json.dumps(value, sort_keys=True, separators=(",", ":")))
+        self.value = value
+        return self
+
+
+# How a layer setting reads in a label: dropout 0.2 -> d0.2, batch_norm -> bn.
+_LAYER_WORDS = {"dropout": "d{}", "batch_norm": "bn", "layer_norm": "ln"}
+
+
+def setting_label(value) -> str:
+    """A swept value as a short label: a number or string as it is; a list of
+    layers (model.layers) as its units joined by '-' and the other settings,
+    shared by every layer or one per layer ('64-32 relu d0.2',
+    '64-32 d0.2/0'); another list or mapping in compact YAML flow ('[64, 32]',
+    '{name: sgd, momentum: 0.9}'). Never a Python repr."""
+    if isinstance(value, Setting):
+        value = value.value
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "units" in v for v in value):
+        words = ["-".join(str(layer["units"]) for layer in value)]
+        keys = [k for k in dict.fromkeys(k for layer in value for k in layer) if k != "units"]
+        for key in keys:
+            each = [_layer_word(key, layer.get(key)) for layer in value]
+            if len(set(each)) == 1:
+                words += [each[0]] if each[0] else []
+            else:
+                words.append("/".join(word or "-" for word in each))
+        return " ".join(words)
+    if isinstance(value, (list, dict)):
+        import yaml
+
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6).strip()
+    return str(value)
+
+
+def _layer_word(key: str, value) -> str:
+    if value is None or value is False:
+        return ""
+    if key == "activation":
+        return str(value)
+    if key in _LAYER_WORDS:
+        return _LAYER_WORDS[key].format(f"{value:g}" if isinstance(value, float) else value)
+    return f"{key}={setting_label(value)}"
+
+
+def _tick_labels(ax, xs: list, positions: list) -> float:
+    """Label the x ticks of settings: wrapped to the room each has, or, where
+    a label still does not fit, turned upright (cut at 40 characters).
+    Returns the bottom margin the labels need (a fraction of the height)."""
+    import textwrap
+
+    from .canvas import short_label
+
+    labels = [setting_label(x) for x in xs]
+    fig = ax.figure
+    left, right = fig.subplotpars.left, fig.subplotpars.right
+    room = max(4, int((right - left) * fig.bbox.width / max(len(labels), 1) / CHAR_PIXELS) - 1)
+    wrapped = [textwrap.fill(label, room, break_long_words=False, break_on_hyphens=False) for label in labels]
+    lines = [text.split("\n") for text in wrapped]
+    if all(len(line) <= room for text in lines for line in text) and max(map(len, lines)) <= 3:
+        ax.set_xticks(positions, wrapped, fontsize="small")
+        return 0.12 + 0.035 * max(map(len, lines))
+    upright = [short_label(label, 40) for label in labels]
+    ax.set_xticks(positions, upright, rotation=90, fontsize="small")
+    return min(0.6, 0.1 + max(map(len, upright)) * CHAR_PIXELS / fig.bbox.height)
+
+
 def sweep_plot(sweep_dir: str | Path, x_key: str, metric: str | None = None) -> bytes:
-    """`mlp plot SWEEP_DIR --x KEY`: the final test metric (mean over seeds,
-    error bars one std) against the swept value of KEY; a log axis where the
-    values are positive and span a factor of 20 or more (a learning rate)."""
+    """`mlp plot SWEEP_DIR --x KEY`'s picture (see sweep_figure)."""
+    return png(sweep_figure(sweep_dir, x_key, metric))
+
+
+def sweep_figure(sweep_dir: str | Path, x_key: str, metric: str | None = None):
+    """The final test metric (mean over seeds, error bars one std) against
+    the swept value of KEY; a log axis where the values are positive and span
+    a factor of 20 or more (a learning rate); settings that are not numbers
+    (model.layers) by their setting_label, wrapped or turned to fit."""
     rows = read_sweep(sweep_dir)
     if not rows:
         raise MLPError(f"{Path(sweep_dir) / SWEEP_RESULTS}: holds no finished trial")
@@ -139,12 +235,15 @@ def sweep_plot(sweep_dir: str | Path, x_key: str, metric: str | None = None) -> 
     series = sweep_points(rows, x_key, metric, Path(sweep_dir) / SWEEP_RESULTS)
     if not series:
         raise MLPError(f"--metric {metric}: no finished trial of {sweep_dir} records test {metric}")
-    xs = sorted({p[0] for points in series.values() for p in points}, key=str)
+    xs = sorted({p[0] for points in series.values() for p in points}, key=order)
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
     where = {x: x for x in xs} if numeric else {x: i for i, x in enumerate(xs)}
     fig = figure(SWEEP_SIZE)
     ax = fig.subplots()
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.9)
+    if not numeric:
+        fig.subplots_adjust(bottom=_tick_labels(ax, xs, list(where.values())))
+        ax.set_xlim(-0.5, len(xs) - 0.5)  # each setting in the middle of its own room
     for i, (label, points) in enumerate(series.items()):
         ax.errorbar([where[p[0]] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
                     marker="o", capsize=4, color=f"C{i % 10}", label=label or None)
@@ -152,11 +251,9 @@ def sweep_plot(sweep_dir: str | Path, x_key: str, metric: str | None = None) -> 
         ax.legend(fontsize="small")
     if numeric and min(xs) > 0 and 20 <= max(xs) / min(xs) <= MAX_LOG_SPREAD:
         ax.set_xscale("log")
-    if not numeric:
-        ax.set_xticks(list(where.values()), [str(x) for x in xs])
     seeds = max(p[3] for points in series.values() for p in points)
     ax.set_xlabel(x_key)
     ax.set_ylabel(f"test {metric}")
     axes_title(ax, f"{Path(sweep_dir).resolve().name}: mean ± std over {seeds} seed{'s' if seeds > 1 else ''}")
     ax.grid(alpha=0.3)
-    return png(fig)
+    return fig

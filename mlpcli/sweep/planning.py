@@ -3,9 +3,7 @@ into trials (each a name, its values and its --set overrides), every trial's
 config checked, the ranking metric, and `--print-commands`."""
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,16 +12,16 @@ import numpy as np
 
 from .. import artifacts
 from ..errors import ConfigError
+from .naming import short_keys, trial_name, value_name
 
 # The random draws' stream: one past prepare.STREAMS, so it never repeats a training stream.
 _RANDOM_STREAM = 5
-_NAME_LIMIT = 120
 
 
 @dataclass(frozen=True)
 class Trial:
     name: str  # the trial's folder under the sweep folder
-    params: dict  # swept key (dotted) -> value (parsed YAML), seed included with --seeds
+    params: dict  # swept key (as given: model.layers[*].dropout) -> value (parsed YAML), seed included with --seeds
     overrides: tuple[str, ...]  # the sweep's --set, then this trial's KEY=VALUE
     seed: int = 0  # the trial's resolved seed
     group: str = ""  # the name without the seed: trials that differ only in seed
@@ -37,15 +35,17 @@ class Plan:
     base_sha256: str  # the resolved base config (with --set): a re-run must match it
     metric: str  # the figure that ranks trials ("main": the task's main metric)
     split: str  # "val" or "test": where that figure comes from
-    swept: list[str] = field(default_factory=list)  # dotted keys, in the order given
+    swept: list[str] = field(default_factory=list)  # the keys as given, in the order given
     raw: dict | None = None  # a config read from standard input, as parsed: read once, given to every trial
 
 
 def _key(text: str, option: str) -> str:
-    key = re.sub(r"\[(\d+)\]", r".\1", text).strip()
-    if not re.fullmatch(r"[A-Za-z_]\w*(\.\w+)*", key):
-        raise ConfigError(f"{option}: {text!r} is not a key path like train.optimizer.lr or model.layers.0.units")
-    return key
+    """A swept key, checked as --set reads it and kept as given (results,
+    plots and the leaderboard show it so): model.layers[*].dropout."""
+    from ..config import parse_key
+
+    parse_key(text, option)
+    return text.strip()
 
 
 def split_values(text: str) -> list[str]:
@@ -134,65 +134,73 @@ def draw(ranges, n: int, seed: int) -> list[list[str]]:
     return points
 
 
-def _short_keys(keys: list[str]) -> dict[str, str]:
-    """The shortest dotted suffix that tells each swept key apart: lr, 0.dropout."""
-    short = {}
-    for key in keys:
-        parts = key.split(".")
-        for n in range(1, len(parts) + 1):
-            suffix = ".".join(parts[-n:])
-            if not any(other != key and (other == suffix or other.endswith("." + suffix)) for other in keys):
-                break
-        short[key] = suffix
-    return short
-
-
-def _safe(value: str) -> str:
-    """A value as a file name can hold it: [{units: 8}] -> _units_8_."""
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", value)
-
-
 def expand(grid, ranges, n_random: int, seeds: int | None, base_seed: int, sets=()) -> list[Trial]:
     """The trials: every grid point x every random point (draws shared by the
     grid points) x seeds base_seed, base_seed + 1, ... (``seeds`` K; None:
     the config's own seed). Names are ``key=value,...`` with the shortest
-    distinguishing key suffix, filesystem-safe, stable across runs."""
+    distinguishing key suffix, filesystem-safe, stable across runs (naming.py)."""
     keys = [k for k, _ in grid] + [k for k, *_ in ranges]
     if seeds is not None:
         keys.append("seed")
-    duplicated = sorted({k for k in keys if keys.count(k) > 1})
-    if duplicated:
-        what = "seed is swept by --seeds" if "seed" in duplicated else "swept twice"
-        raise ConfigError(f"{duplicated[0]}: {what}; give each key once")
-    short = _short_keys(keys)
+    _check_keys(keys, seeds is not None)
+    short, order = short_keys(keys), _in_order(keys)
     grid_points = [[]]
     for _, values in grid:
         grid_points = [p + [v] for p in grid_points for v in values]
     random_points = draw(ranges, n_random, base_seed) if ranges else [[]]
     seed_values = [[str(base_seed + i)] for i in range(seeds)] if seeds is not None else [[]]
-    trials, names = [], {}
+    trials, names, groups = [], {}, {}
     for g in grid_points:
         for r in random_points:
             for s in seed_values:
                 texts = dict(zip(keys, g + r + s))
-                parts = [f"{short[k]}={_safe(v)}" for k, v in texts.items()]
-                group_parts = [f"{short[k]}={_safe(v)}" for k, v in texts.items() if k != "seed"]
-                name, group = _name(parts), _name(group_parts)
-                overrides = (*sets, *(f"{k}={v}" for k, v in texts.items()))
                 params = {k: _yaml_value(v, "--grid") for k, v in texts.items()}
-                if name in names and names[name] != overrides:  # two values alike once made safe
-                    name = _name(parts, force_hash=True)
-                names[name] = overrides
+                parts = {k: f"{short[k]}={value_name(v, params[k])}" for k, v in texts.items()}
+                group_parts = [part for k, part in parts.items() if k != "seed"]
+                overrides = (*sets, *(f"{k}={texts[k]}" for k in order))
+                name = _unique(names, list(parts.values()), overrides)
+                group = _unique(groups, group_parts, tuple(o for o in overrides if not o.startswith("seed=")))
                 trials.append(Trial(name, params, overrides, group=group))
     return trials
 
 
-def _name(parts: list[str], force_hash: bool = False) -> str:
-    name = ",".join(parts) or "base"
-    if force_hash or len(name) > _NAME_LIMIT:
-        digest = hashlib.sha1("\0".join(parts).encode()).hexdigest()[:8]
-        name = f"{name[:_NAME_LIMIT - 9]}-{digest}"
+def _unique(taken: dict, parts: list[str], what: tuple) -> str:
+    """The name of ``parts``, with a hash when another ``what`` already has
+    it (two values alike once made safe: a/b and a_b)."""
+    name = trial_name(parts)
+    if taken.get(name, what) != what:
+        name = trial_name(parts, force_hash=True)
+    taken[name] = what
     return name
+
+
+def _check_keys(keys: list[str], seeds: bool) -> None:
+    """Each key once, however written (model.layers.0.units is model.layers[0].units),
+    and no [*] beside an index of the same list (which would set that item twice)."""
+    from ..config import parse_key
+
+    paths = [parse_key(k) for k in keys]
+    for i, (key, path) in enumerate(zip(keys, paths)):
+        for other, seen in zip(keys[:i], paths[:i]):
+            if seen == path:
+                what = "seed is swept by --seeds" if seeds and path == ("seed",) else f"swept twice ({other})"
+                raise ConfigError(f"{key}: {what}; give each key once")
+            if len(seen) == len(path) and all(a == b or "*" in (a, b) for a, b in zip(seen, path)):
+                raise ConfigError(f"{key}: also set by {other}; sweep one of them")
+
+
+def _in_order(keys: list[str]) -> list[str]:
+    """The keys in the order their overrides apply: after any swept key that
+    holds them (model.layers before model.layers[*].dropout, which the new
+    list would replace), else as given."""
+    from ..config import parse_key
+
+    paths = {k: parse_key(k) for k in keys}
+
+    def holds(outer, inner) -> bool:
+        return len(outer) < len(inner) and all(a == b or "*" in (a, b) for a, b in zip(outer, inner))
+
+    return sorted(keys, key=lambda k: sum(holds(paths[o], paths[k]) for o in keys))
 
 
 def plan(config_path, *, grid=(), ranges=(), n_random: int = 0, seeds: int | None = None, sets=(),
@@ -214,6 +222,7 @@ def plan(config_path, *, grid=(), ranges=(), n_random: int = 0, seeds: int | Non
     base, stem = _resolve(source, sets)
     resolved = base.to_dict()
     trials = expand(grid, ranges, n_random, seeds, resolved["seed"], sets)
+    _check_paths(source, sets, grid, ranges)
     checked = []
     for trial in trials:
         try:
@@ -228,6 +237,22 @@ def plan(config_path, *, grid=(), ranges=(), n_random: int = 0, seeds: int | Non
         artifacts.config_hash(resolved), metric, split,
         [k for k, _ in grid] + [k for k, *_ in ranges] + (["seed"] if seeds is not None else []), raw,
     )
+
+
+def _check_paths(source, sets, grid, ranges) -> None:
+    """Each swept key set (to its first value, in the order they apply) in the
+    base config: a path it cannot take ([*] on a missing or empty list or on a
+    mapping, an index past a list's end) is refused naming the option."""
+    from ..config import apply_overrides, parse_yaml, read_text, set_value
+
+    name = "<stdin>" if isinstance(source, dict) else str(source)
+    raw = source if isinstance(source, dict) else parse_yaml(read_text(Path(source)), name)[0]
+    raw = apply_overrides(raw or {}, sets, source=name)
+    first = {key: (f"--grid {key}", values[0]) for key, values in grid}
+    first.update({key: (f"--range {key}", str(low)) for key, low, *_ in ranges})
+    for key in _in_order(list(first)):
+        option, text = first[key]
+        set_value(raw, key, _yaml_value(text, option), source=name, option=option)
 
 
 def _read_stdin() -> dict:

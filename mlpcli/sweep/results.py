@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import artifacts
+from ..config import value_text
 from ..errors import RunFolderError
 from ..render import MAIN_METRICS
 from .planning import Plan, Trial
@@ -71,7 +72,8 @@ def claim(p: Plan) -> None:
 
 
 def write_csv(p: Plan, rows: dict) -> None:
-    """results.csv, rewritten whole (atomically) as each trial ends, in trial order."""
+    """results.csv, rewritten whole (atomically) as each trial ends, in trial
+    order; a swept list or mapping as compact YAML flow ([{units: 64}]), as --set takes it."""
     metric_cols = []
     for split in ("test", "val"):
         for row in rows.values():
@@ -87,7 +89,8 @@ def write_csv(p: Plan, rows: dict) -> None:
         row = rows.get(t.name)
         if row is None:
             continue
-        flat = {**{k: row["params"].get(k) for k in params}, **{c: _get(row, c) for c in metric_cols}}
+        flat = {**{k: value_text(row["params"][k]) for k in params if k in row["params"]},
+                **{c: _get(row, c) for c in metric_cols}}
         flat.update({k: row.get(k) for k in ("trial", "status", "seed", "epochs_run", "seconds", "error")})
         writer.writerow(["" if flat.get(c) is None else flat[c] for c in columns])
     artifacts.atomic_write(p.sweep_dir / RESULTS_CSV, text.getvalue())

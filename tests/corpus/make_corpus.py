@@ -230,6 +230,14 @@ def data_files() -> dict[str, bytes]:
         "x_float32_range.npz": npz({"X": np.where(np.arange(4) == 0, np.sign(X) * 3e38, X), "y": y}),
         "predict_structured.npz": npz({"X": np.rec.fromarrays(X.T, names="a,b,c,d")}),
         "predict_float32_overflow.npy": npy(np.where(np.arange(4) == 2, X * 1e39, X)),
+        # issue 14: ';' columns with decimal commas (splits evenly on both); ';' columns read with ','; an id target
+        "semicolon_decimal_comma.csv": "".join(
+            f"{a};{b};{c};{d};{t}\n".replace(".", ",") for (a, b, c, d), t in zip(X.tolist(), y.tolist())
+        ).encode(),
+        "semicolon.csv": ("a;b;c;d;y\n" + rows.replace(",", ";")).encode(),
+        "id_target.csv": "a,b,c,d,id\n".encode() + "".join(
+            f"{a},{b},{c},{d},{1000 + i}\n" for i, (a, b, c, d) in enumerate(X.tolist())
+        ).encode(),
         "eval_wrong_width.csv": "".join(f"{a},{b},{t}\n" for (a, b, _, _), t in zip(X.tolist(), y.tolist())).encode(),
     }
 
@@ -240,7 +248,8 @@ def deep_yaml() -> bytes:
 
 def write(out: Path) -> list[Path]:
     written = []
-    groups = {"weights": weights_files(), "data": data_files(), "config": {"deep_nesting.yaml": deep_yaml()}}
+    configs = {"deep_nesting.yaml": deep_yaml(), "weights_given_as_config.npz": npz(valid_arrays())}
+    groups = {"weights": weights_files(), "data": data_files(), "config": configs}
     for folder, files in groups.items():
         (out / folder).mkdir(parents=True, exist_ok=True)
         for name, data in files.items():

@@ -1,0 +1,244 @@
+"""Running a tune's plan: the storage opened (before the tune folder is
+created), the study joined, trials run in this process or in --jobs worker
+processes (each its own Optuna worker on the shared storage) until the study
+has --trials finished ones or --timeout passes; SIGINT / SIGTERM handled as
+in sweeps; the results rebuilt at the end."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+
+import click
+
+from ..errors import MLPError, TrainingInterrupted
+from ..sweep.workers import SIGNALS, Stop, signals_handled
+from . import objective, results
+from . import study as studies
+from .planning import Plan, claim
+
+
+class TuneInterrupted(MLPError):
+    """SIGINT / SIGTERM stopped the tune, every finished trial recorded: exit 128 + the signal."""
+
+    def __init__(self, message: str, signum: int):
+        self.signum, self.exit_code = signum, 128 + signum
+        super().__init__(message)
+
+
+def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, progress: bool = False) -> dict:
+    """Run trials until the study holds ``trials`` finished ones (complete,
+    pruned, or failed and not retried) or ``timeout`` seconds pass, and return
+    the summary (see results.summary). ``progress``: a line on stderr as each trial ends."""
+    started = time.perf_counter()
+    if trials < 1 or jobs < 1 or (timeout is not None and timeout <= 0):
+        raise MLPError(f"--trials {trials} / --jobs {jobs} / --timeout {timeout}: must be above 0")
+    url = p.record["storage"]
+    storage = studies.open_storage(url) if p.custom_storage else None  # reachable before anything is written
+    created = claim(p)
+    try:
+        storage = storage or studies.open_storage(url)
+        study = _open(p, storage)
+    except BaseException:
+        if created:
+            shutil.rmtree(p.tune_dir, ignore_errors=True)
+        raise
+    if not study.get_trials(deepcopy=False) and any(p.tune_dir.glob("trial-*")):
+        raise MLPError(f"{p.tune_dir}: holds the trial folders of a study that is not in {p.record['storage']} "
+                       f"(deleted?); its trials would overwrite them: choose another --out")
+    studies.reclaim(study)
+    deadline = None if timeout is None else time.time() + timeout
+    job = {"ctx": _context(p), "record": p.record, "epochs": p.epochs, "trials": trials, "deadline": deadline,
+           "progress": progress}
+    stop, ran = Stop(), 0
+    try:
+        with signals_handled(stop) as handling:
+            if jobs == 1:
+                ran = work(job, stop, storage)
+            else:
+                handling.pool = Workers(jobs, job, stop)
+                ran = handling.pool.wait(study)
+    finally:
+        table = results.rows(p.tune_dir, study, p.record)
+        results.write(p.tune_dir, table, p.record)
+        best = results.write_best(p.tune_dir, study, p.record)
+    summary = results.summary(p.tune_dir, study, p.record, table, best, ran, time.perf_counter() - started)
+    if stop.signum:
+        verb = "interrupted" if stop.signum == signal.SIGINT else "terminated"
+        raise TuneInterrupted(
+            f"{verb}: the study has {summary['finished']} of {trials} trials finished ({ran} this run), recorded in "
+            f"{p.tune_dir / results.RESULTS_CSV}; a trial that was running stopped at a checkpoint and is queued to continue; "
+            "run the same command again to go on", stop.signum)
+    if summary["complete"] == 0 and summary["finished"]:
+        raise MLPError(f"no trial completed ({summary['failed']} failed, {summary['pruned']} pruned); "
+                       f"see {p.tune_dir / results.RESULTS_CSV}")
+    return summary
+
+
+def _open(p: Plan, storage):
+    seed = p.record["seed"]
+    return studies.open_study(storage, p.record["study_name"], p.record["direction"],
+                              studies.make_sampler(p.record["sampler"], seed),
+                              studies.make_pruner(p.record["pruner"], p.epochs))
+
+
+def _context(p: Plan) -> objective.Context:
+    return objective.Context(str(p.tune_dir), p.config if isinstance(p.config, dict) else str(p.config),
+                             list(p.sets), list(p.params), p.record["metric"])
+
+
+def work(job: dict, stop, storage=None) -> int:
+    """One Optuna worker: trials one after another until the study has
+    ``trials`` finished (counting the ones running elsewhere), the deadline, or
+    ``stop``. A trial a signal stopped is failed in the study and queued again
+    (its retry continues the checkpoint). Returns the trials run here."""
+    record, trials = job["record"], job["trials"]
+    storage = storage or studies.open_storage(record["storage"])
+    study = studies.open_study(storage, record["study_name"], record["direction"],
+                               studies.make_sampler(record["sampler"], record["seed"]),
+                               studies.make_pruner(record["pruner"], job["epochs"]), create=False)
+    now = studies.counts(study)
+    cap = trials - now["finished"] - now["running"]
+    if cap <= 0 or stop.signum:
+        return 0
+    current, ran = [], [0]
+
+    def objective_fn(trial):
+        current.append(trial.number)
+        return objective.run(trial, job["ctx"], stop)
+
+    def after(study, frozen):
+        ran[0] += 1
+        c = studies.counts(study)
+        if job["progress"]:
+            click.echo(trial_line(c["finished"], trials, frozen, record["metric"]), err=True)
+        if stop.signum or c["finished"] + c["running"] >= trials:
+            study.stop()
+
+    timeout = None if job["deadline"] is None else max(0.0, job["deadline"] - time.time())
+    try:
+        study.optimize(objective_fn, n_trials=trials - now["finished"], timeout=timeout,
+                       catch=(objective.TrialFailed,), callbacks=[after])
+    except (TrainingInterrupted, KeyboardInterrupt) as exc:
+        frozen = next((t for t in study.get_trials(deepcopy=False) if current and t.number == current[-1]), None)
+        if frozen is not None and frozen.state.name == "FAIL":
+            studies.retry(study, frozen, "interrupted")
+        if stop.signum and isinstance(exc, TrainingInterrupted):  # the first signal: a clean stop
+            return ran[0]
+        raise
+    return ran[0]
+
+
+def trial_line(done: int, total: int, frozen, metric: str) -> str:
+    from ..render import tune_trial_line
+
+    figures = frozen.user_attrs.get("figures") or {}
+    return tune_trial_line(done, total, {
+        "trial": objective.trial_dir("", frozen.number).name, "state": results.STATES.get(frozen.state.name, "?"),
+        "value": frozen.value, "metric": metric, "epochs": figures.get("epochs_run"),
+        "seconds": frozen.user_attrs.get("seconds"), "error": frozen.user_attrs.get(studies.ERROR),
+    })
+
+
+_WORKER_STOP = Stop()
+
+
+def _on_worker_signal(signum, frame):
+    # Only the flag: the trial stops at its next step, checkpointed (the parent kills at a second signal).
+    _WORKER_STOP.signum = _WORKER_STOP.signum or signum
+
+
+def _worker(conn, job: dict, blas_threads: int) -> None:
+    """A worker process: Optuna trials until the study is done; sends back
+    ("done", trials run) or ("error", message)."""
+    signal.signal(signal.SIGINT, _on_worker_signal)
+    signal.signal(signal.SIGTERM, _on_worker_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(blas_threads)
+    try:
+        message = ("done", work(job, _WORKER_STOP))
+    except MLPError as exc:
+        message = ("error", str(exc))
+    except Exception as exc:  # a bug: one line, as the CLI would print it
+        message = ("error", f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
+    try:
+        conn.send(message)
+    except OSError:
+        pass
+
+
+class Workers:
+    """--jobs worker processes (spawned, each with its share of the cores' BLAS
+    threads). One that dies leaves its trial running in the study: it is
+    failed, retried once, and the worker replaced. ``signal`` / ``kill`` are
+    what sweep.workers.signals_handled calls at a first / second signal."""
+
+    def __init__(self, n: int, job: dict, stop):
+        import multiprocessing
+
+        self.context, self.job, self.stop = multiprocessing.get_context("spawn"), job, stop
+        self.threads = max(1, (os.cpu_count() or 1) // n)
+        self.procs = []
+        try:
+            for _ in range(n):
+                self.procs.append(self._start())
+        except BaseException:
+            self.kill()
+            raise
+
+    def _start(self):
+        parent, child = self.context.Pipe()
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # the worker unblocks once its handler is set
+        try:
+            process = self.context.Process(target=_worker, args=(child, self.job, self.threads), name="mlp-tune-worker")
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            child.close()
+        return process, parent
+
+    def wait(self, study) -> int:
+        """Until every worker has ended; the first worker error is raised (after the others end)."""
+        from multiprocessing.connection import wait
+
+        ran, error, live = 0, None, list(self.procs)
+        while live:
+            ready = wait([p.sentinel for p, _ in live])
+            for process, conn in [w for w in live if w[0].sentinel in ready]:
+                process.join()
+                live.remove((process, conn))
+                try:
+                    message = conn.recv() if conn.poll() else None
+                except (EOFError, OSError):  # died without a word
+                    message = None
+                conn.close()
+                if message is None:  # died (killed, out of memory): its trial is failed and retried once
+                    studies.reclaim(study)
+                    c = studies.counts(study)
+                    if not self.stop.signum and c["finished"] + c["running"] < self.job["trials"]:
+                        live.append(self._start())
+                        self.procs.append(live[-1])
+                elif message[0] == "error":
+                    error = error or message[1]
+                else:
+                    ran += message[1]
+        if error:
+            raise MLPError(error)
+        return ran
+
+    def signal(self, signum: int) -> None:
+        for process, _ in self.procs:
+            try:
+                os.kill(process.pid, signum)
+            except (OSError, TypeError):
+                pass
+
+    def kill(self) -> None:
+        for process, _ in self.procs:
+            try:
+                os.kill(process.pid, signal.SIGKILL)
+            except (OSError, TypeError):
+                pass

@@ -1,0 +1,260 @@
+"""A tune's Optuna study: the storage (refused at once if it cannot be
+opened), the seeded sampler, the pruner, and the bookkeeping that lets
+several processes and machines share it: which trials count as finished,
+and a trial whose process died, marked failed and run again once."""
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MLPError
+
+INSTALL = "mlp tune needs Optuna; install it with pip install 'mlpcli[tune]'"
+SAMPLERS = ("tpe", "random", "cmaes")
+PRUNERS = ("hyperband", "median", "none")
+# A trial's process writes a heartbeat this often; one silent for GRACE_SECONDS
+# (its machine died) is failed and retried by whichever process looks next.
+HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60
+# Trial user attributes: where it ran, and a retry's link to the trial it repeats.
+HOST, PID, RETRY_OF, CRASH_RETRY, ERROR = "machine", "pid", "retry_of", "crash_retry", "error"
+PROCESS_SPACE = "process_space"  # where PID means something: this boot of this kernel, this PID namespace
+
+
+def optuna():
+    """The optuna module, or an MLPError (exit 2) saying what to install."""
+    try:
+        import optuna as module
+    except ImportError:
+        raise MLPError(INSTALL) from None
+    module.logging.set_verbosity(module.logging.ERROR)  # the trial lines are ours (render.tune_trial_line)
+    warnings.filterwarnings("ignore", category=module.exceptions.ExperimentalWarning)
+    return module
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def process_space() -> str:
+    """This machine's boot and PID namespace: two containers may share a host
+    name, never both (a trial's pid is only checked where it is meaningful)."""
+    parts = []
+    for path, read in (("/proc/sys/kernel/random/boot_id", lambda p: Path(p).read_text().strip()),
+                       ("/proc/self/ns/pid", lambda p: str(os.stat(p).st_ino))):
+        try:
+            parts.append(read(path))
+        except OSError:
+            parts.append("?")
+    return f"{hostname()}:{':'.join(parts)}"
+
+
+def default_storage(tune_dir) -> str:
+    return f"sqlite:///{tune_dir}/study.db"
+
+
+def open_storage(url: str):
+    """An RDBStorage for ``url`` (tables created if new), with heartbeats; an
+    unknown scheme, a missing driver or a server that does not answer is an
+    MLPError naming the URL (the password left out)."""
+    optuna()
+    from optuna.storages import RDBStorage
+
+    kwargs = {}
+    if url.startswith("sqlite"):
+        kwargs = {"connect_args": {"timeout": 60}}  # several processes on one file wait for its lock
+    elif url.startswith(("postgresql", "mysql")):
+        kwargs = {"connect_args": {"connect_timeout": 10}}  # a server that does not answer: refused soon
+    try:
+        storage = RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
+                             grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=retry_died)
+        if url.startswith("sqlite"):
+            _write_ahead(storage.engine)
+    except Exception as exc:  # sqlalchemy's errors (bad URL, no driver, refused), an ImportError
+        detail = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+        raise MLPError(f"--storage {_shown(url)}: cannot open the study storage ({detail[:300]})") from None
+    return storage
+
+
+def _write_ahead(engine) -> None:
+    """SQLite in write-ahead-log mode, synced at checkpoints rather than at every
+    commit: a trial commits a few dozen times (each epoch's report), which
+    costs ~10 ms each synced. A killed process loses nothing committed; a power
+    cut may lose the last commits, never the file. (Keep SQLite on a local
+    disk; machines share a study through a server's URL.)"""
+    from sqlalchemy import event
+
+    def pragmas(connection, record):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # the connection that made the tables reconnects with them
+
+
+def _shown(url: str) -> str:
+    """The URL without its password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """Trial ``number``'s sampler seed: the same command draws the same trials,
+    and two processes on one study draw different ones."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+def make_sampler(name: str, seed: int):
+    """The named sampler, seeded afresh for each trial from (seed, trial number)."""
+    op = optuna()
+
+    def make(s):
+        if name == "random":
+            return op.samplers.RandomSampler(seed=s)
+        tpe = op.samplers.TPESampler(seed=s, constant_liar=True)
+        if name == "tpe":
+            return tpe
+        try:
+            return op.samplers.CmaEsSampler(seed=s, independent_sampler=tpe, warn_independent_sampling=False)
+        except ImportError:
+            raise MLPError("--sampler cmaes: needs the cmaes package; install it with pip install 'mlpcli[tune]'") from None
+
+    make(seed)  # refuses a missing cmaes before anything is written
+    return _seeded_by_trial(op, make, seed)
+
+
+def _seeded_by_trial(op, make, seed):
+    class TrialSeeded(op.samplers.BaseSampler):
+        """Delegates each trial to a sampler seeded from (seed, trial number).
+        Optuna's samplers keep their history in the study, not in themselves,
+        so a fresh one per trial samples as one kept across trials would."""
+
+        def __init__(self):
+            self.number, self.inner = None, None
+
+        def _for(self, trial):
+            if trial.number != self.number:
+                self.number, self.inner = trial.number, make(trial_seed(seed, trial.number))
+            return self.inner
+
+        def infer_relative_search_space(self, study, trial):
+            return self._for(trial).infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return self._for(trial).sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+        def before_trial(self, study, trial):
+            self._for(trial).before_trial(study, trial)
+
+        def after_trial(self, study, trial, state, values):
+            self._for(trial).after_trial(study, trial, state, values)
+
+    return TrialSeeded()
+
+
+def make_pruner(name: str, epochs: int):
+    op = optuna()
+    if name == "hyperband":
+        return op.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
+    if name == "median":
+        return op.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    return op.pruners.NopPruner()
+
+
+def open_study(storage, name: str, direction: str, sampler=None, pruner=None, create: bool = True):
+    """The study ``name`` in ``storage`` (created if ``create`` and new); one
+    made with the other direction is refused."""
+    op = optuna()
+    try:
+        if create:
+            study = op.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
+                                    pruner=pruner, load_if_exists=True)
+        else:
+            study = op.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
+    except KeyError:
+        raise MLPError(f"study {name!r}: not in the storage") from None
+    if study.direction.name.lower() != direction:
+        raise MLPError(f"study {name!r}: exists in the storage with direction {study.direction.name.lower()}, "
+                       f"this tune would {direction}; choose another --study-name")
+    return study
+
+
+def retried(trials) -> set[int]:
+    """Numbers of the failed trials a later trial repeats."""
+    return {t.user_attrs[RETRY_OF] for t in trials if RETRY_OF in t.user_attrs}
+
+
+def counts(study) -> dict:
+    """Trials by state; "finished" counts toward --trials: complete, pruned,
+    and failed ones not being run again."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    again = retried(trials)
+    by = {s: sum(t.state == s for t in trials) for s in TrialState}
+    failed = sum(t.state == TrialState.FAIL and t.number not in again for t in trials)
+    return {"complete": by[TrialState.COMPLETE], "pruned": by[TrialState.PRUNED], "failed": failed,
+            "running": by[TrialState.RUNNING], "waiting": by[TrialState.WAITING],
+            "finished": by[TrialState.COMPLETE] + by[TrialState.PRUNED] + failed}
+
+
+def retry(study, frozen, reason: str) -> None:
+    """Enqueue a trial with ``frozen``'s parameters, which will continue its
+    run folder's checkpoint if it has one."""
+    attrs = {RETRY_OF: frozen.number}
+    if reason == "died":
+        attrs[CRASH_RETRY] = True
+    study.enqueue_trial(dict(frozen.params), user_attrs=attrs)
+
+
+def retry_died(study, frozen) -> None:
+    """A trial whose process died (no heartbeat, or its process is gone) runs
+    again once: a retry that dies too is not repeated."""
+    if not frozen.user_attrs.get(CRASH_RETRY):
+        retry(study, frozen, "died")
+
+
+def reclaim(study) -> list[int]:
+    """Fail the running trials whose process is gone (on this machine: its pid
+    is dead; elsewhere: no heartbeat for GRACE_SECONDS) and retry each once.
+    Returns their numbers. Two processes doing this at once fail a trial once:
+    the storage refuses to finish a finished trial."""
+    op = optuna()
+    from optuna.trial import TrialState
+
+    here, dead = process_space(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get(PROCESS_SPACE) != here or _alive(t.user_attrs.get(PID)):
+            continue
+        try:
+            study.tell(t.number, state=TrialState.FAIL)
+        except (RuntimeError, ValueError, op.exceptions.UpdateFinishedTrialError):
+            continue  # another process got there first
+        retry_died(study, t)
+        dead.append(t.number)
+    op.storages.fail_stale_trials(study)  # other machines' (calls retry_died for each)
+    return dead
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int):
+        return True  # not started far enough to say: leave it to the heartbeat
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

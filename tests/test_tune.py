@@ -1,0 +1,315 @@
+"""`mlp tune` (Optuna) with its embedded SQLite storage: the same command
+draws the same trials; pruned trials really stop early and are marked so;
+a rerun continues to --trials; a SIGINT or SIGKILL of the tune process loses
+nothing (the trial it ran is failed and retried from its checkpoint); two
+processes on one study run disjoint trials; bad options, keys and storages
+are refused with one line and nothing written; results.csv and best.yaml;
+`mlp train best.yaml`."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import assert_refused, run_mlp
+
+optuna = pytest.importorskip("optuna")
+
+EPOCHS = 9
+CONFIG = f"""\
+seed: 0
+data: {{dataset: iris, val_size: 0.3}}
+model: {{layers: [{{units: 8, activation: relu}}]}}
+train: {{epochs: {EPOCHS}, batch_size: 16, optimizer: {{name: adam, lr: 0.01}}, early_stopping: null}}
+output: {{plots: false}}
+"""
+SEARCH = ["--range", "train.optimizer.lr=1e-4:0.3:log", "--choice", "model.layers[0].units=4,8,16"]
+# The signal tests' config: each trial trains for a few seconds.
+SLOW_EPOCHS = 40
+SLOW = CONFIG.replace(f"epochs: {EPOCHS}", f"epochs: {SLOW_EPOCHS}").replace("batch_size: 16", "batch_size: 4")
+
+
+def tune(tmp_path, *args, config=CONFIG):
+    (tmp_path / "c.yaml").write_text(config)
+    return run_mlp("tune", "c.yaml", *SEARCH, "--quiet", *args, cwd=tmp_path)
+
+
+def rows(tune_dir: Path) -> list[dict]:
+    with open(tune_dir / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def study_of(tune_dir: Path):
+    from mlpcli.tune import load_study
+
+    return load_study(tune_dir)
+
+
+def test_same_command_same_trials_and_the_seed_decides(tmp_path):
+    a = tune(tmp_path, "--trials", "5", "--out", "a", "--study-name", "s")
+    b = tune(tmp_path, "--trials", "5", "--out", "b", "--study-name", "s")
+    c = tune(tmp_path, "--trials", "5", "--out", "c", "--study-name", "s", "--set", "seed=1")
+    assert a.returncode == b.returncode == c.returncode == 0, (a.stderr, b.stderr, c.stderr)
+    drawn = {d: [(r["train.optimizer.lr"], r["model.layers[0].units"], r["state"], r["value"]) for r in rows(tmp_path / d)]
+             for d in "abc"}
+    assert len(drawn["a"]) == 5
+    assert drawn["a"] == drawn["b"]
+    assert [x[:2] for x in drawn["a"]] != [x[:2] for x in drawn["c"]]
+
+
+def test_pruned_trials_stop_early_and_say_so(tmp_path):
+    result = tune(tmp_path, "--trials", "12", "--out", "t", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    table = rows(tmp_path / "t")
+    pruned = [r for r in table if r["state"] == "pruned"]
+    assert pruned and summary["pruned"] == len(pruned)
+    for r in pruned:
+        run = tmp_path / "t" / r["trial"]
+        epochs = int(r["stopped_epoch"])
+        assert epochs < EPOCHS and r["status"] == "pruned"
+        assert (run / "metrics.jsonl").read_text().count("\n") == epochs  # it really stopped there
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["status"] == "pruned" and metrics["pruned_epoch"] == epochs and metrics["stopped"] == "pruned"
+        assert json.loads((run / "run.json").read_text())["status"] == "pruned"
+        assert (run / "weights.npz").is_file()
+    for r in table:
+        if r["state"] == "complete":
+            assert int(r["stopped_epoch"]) == EPOCHS
+    kept = {t.number: t.user_attrs["figures"]["status"] for t in study_of(tmp_path / "t").get_trials()}
+    assert {kept[int(r["trial"][-4:])] for r in pruned} == {"pruned"}  # as the study holds them for every machine
+
+
+def test_results_best_yaml_and_train_it(tmp_path):
+    result = tune(tmp_path, "--trials", "5", "--out", "t", "--pruner", "none", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    table = rows(tmp_path / "t")
+    assert [r["trial"] for r in table] == [f"trial-{i:04d}" for i in range(5)]
+    for column in ("trial", "status", "seed", "train.optimizer.lr", "model.layers[0].units", "val.accuracy",
+                   "test.accuracy", "epochs_run", "seconds", "error", "state", "stopped_epoch", "machine", "value"):
+        assert column in table[0]
+    assert {r["machine"] for r in table} == {os.uname().nodename}
+    assert all(float(r["value"]) == float(r["val.accuracy"]) for r in table)
+    best = max(table, key=lambda r: (float(r["value"]), -int(r["trial"][-4:])))
+    assert summary["best"]["trial"] == best["trial"]
+    record = json.loads((tmp_path / "t" / "tune.json").read_text())
+    assert record["metric"] == "val_accuracy" and record["direction"] == "maximize" and record["study_name"] == "t"
+    assert record["storage"] == f"sqlite:///{tmp_path / 't'}/study.db"
+    assert [s["key"] for s in record["search"]] == ["train.optimizer.lr", "model.layers[0].units"]
+    config = yaml.safe_load((tmp_path / "t" / "best.yaml").read_text())
+    trial_config = yaml.safe_load((tmp_path / "t" / best["trial"] / "config.yaml").read_text())
+    assert config["train"]["optimizer"]["lr"] == float(best["train.optimizer.lr"])
+    assert {**config, "output": None} == {**trial_config, "output": None}
+    trained = run_mlp("train", "t/best.yaml", "--out", "again", "--json", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout)["val"]["accuracy"] == float(best["value"])  # the same run, again
+    jsonl = [json.loads(line) for line in (tmp_path / "t" / "results.jsonl").read_text().splitlines()]
+    assert [r["number"] for r in jsonl] == list(range(5)) and jsonl[0]["params"]["model.layers[0].units"] in (4, 8, 16)
+
+
+def test_a_rerun_continues_the_study_to_trials(tmp_path):
+    assert tune(tmp_path, "--trials", "3", "--out", "t").returncode == 0
+    again = tune(tmp_path, "--trials", "5", "--out", "t", "--json")
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["finished"] == 5 and summary["ran"] == 2
+    assert len(rows(tmp_path / "t")) == 5
+    done = tune(tmp_path, "--trials", "5", "--out", "t", "--json")
+    assert json.loads(done.stdout)["ran"] == 0
+
+
+def test_timeout_bounds_the_study(tmp_path):
+    result = tune(tmp_path, "--trials", "500", "--timeout", "5", "--out", "t", "--json")
+    assert result.returncode == 0, result.stderr
+    assert 1 <= json.loads(result.stdout)["ran"] < 500
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--range", "train.optimizer.lr=0.1:0.01"], ["--range", "LOW must be below HIGH"]),
+    (["--range", "train.optimizer.lr=a:b"], ["--range", "numbers"]),
+    (["--range", "train.optimizer.lrr=0.001:0.1"], ["lrr"]),
+    (["--choice", "model.layers[0].unitz=4,8"], ["unitz"]),
+    (["--range", "model.layers[0].dropout=0:1.5"], ["model.layers[0].dropout"]),  # past the schema's range
+    (["--storage", "sqlite:////nonexistent-folder/deeper/study.db"], ["--storage", "cannot open"]),
+    (["--storage", "postgresql://nobody@127.0.0.1:9/nothing"], ["--storage", "cannot open"]),
+    (["--storage", "nosuchdb://x"], ["--storage"]),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, names):
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    extra = [] if any(a in ("--range", "--choice") for a in args) else ["--range", "train.optimizer.lr=0.001:0.1"]
+    result = run_mlp("tune", "c.yaml", *extra, *args, "--trials", "2", "--out", "t", cwd=tmp_path)
+    assert_refused(result, *names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_without_optuna_it_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    result = run_mlp("tune", "c.yaml", "--range", "train.optimizer.lr=0.001:0.1", "--out", "t", cwd=tmp_path)
+    assert_refused(result, "pip install 'mlpcli[tune]'")
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_folder_of_another_tune_is_refused(tmp_path):
+    assert tune(tmp_path, "--trials", "1", "--out", "t").returncode == 0
+    before = (tmp_path / "t" / "results.csv").read_bytes()
+    other = tune(tmp_path, "--trials", "2", "--out", "t", "--set", "train.batch_size=8")
+    assert_refused(other, "another base config")
+    assert (tmp_path / "t" / "results.csv").read_bytes() == before
+
+
+def test_trial_folders_of_a_lost_study_are_not_overwritten(tmp_path):
+    assert tune(tmp_path, "--trials", "1", "--out", "t").returncode == 0
+    for db in (tmp_path / "t").glob("study.db*"):
+        db.unlink()
+    before = (tmp_path / "t" / "trial-0000" / "metrics.jsonl").read_bytes()
+    assert_refused(tune(tmp_path, "--trials", "1", "--out", "t"), "not in sqlite", "choose another --out")
+    assert (tmp_path / "t" / "trial-0000" / "metrics.jsonl").read_bytes() == before
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # study.ask() here stands in for a process's trial
+def test_a_dead_process_trial_is_failed_and_retried_once_only_where_its_pid_means_it(tmp_path):
+    from mlpcli.tune import study as studies
+
+    assert tune(tmp_path, "--trials", "1", "--out", "t").returncode == 0
+    study = study_of(tmp_path / "t")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)  # a process that has ended
+    elsewhere, here = study.ask(), study.ask()
+    for trial, space in ((elsewhere, "another-container:boot:1"), (here, studies.process_space())):
+        trial.set_user_attr("machine", studies.hostname())
+        trial.set_user_attr("pid", dead_pid)
+        trial.set_user_attr("process_space", space)
+    assert studies.reclaim(study) == [here.number]  # the same host name elsewhere: left to its heartbeat
+    states = {t.number: t for t in study.get_trials()}
+    assert states[elsewhere.number].state.name == "RUNNING" and states[here.number].state.name == "FAIL"
+    retry = next(t for t in states.values() if t.user_attrs.get("retry_of") == here.number)
+    assert retry.state.name == "WAITING" and retry.user_attrs["crash_retry"]
+    again = study.ask()  # the retry, taken and dying too: not retried a second time
+    assert again.number == retry.number
+    again.set_user_attr("pid", dead_pid)
+    again.set_user_attr("process_space", studies.process_space())
+    assert studies.reclaim(study) == [again.number]
+    assert not [t for t in study.get_trials() if t.user_attrs.get("retry_of") == again.number]
+
+
+# --------------------------------------------------------------------------- real processes
+
+
+def start(tmp_path, *args, config=SLOW):
+    (tmp_path / "c.yaml").write_text(config)
+    env = {k: v for k, v in os.environ.items() if k != "MLP_DEBUG"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlpcli", "tune", "c.yaml", *SEARCH, "--out", "t", "--quiet", "--pruner", "none", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def wait_for(proc, condition, what):
+    deadline = time.monotonic() + 120
+    while not condition():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"never saw {what}: {proc.communicate()}")
+        time.sleep(0.01)
+
+
+def epochs_done(run: Path) -> int:
+    try:
+        return (run / "metrics.jsonl").read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def finish(tmp_path, trials: str) -> dict:
+    proc = start(tmp_path, "--trials", trials, "--json")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
+def test_a_stopped_or_killed_tune_loses_nothing_and_a_rerun_continues(tmp_path, signum):
+    proc = start(tmp_path, "--trials", "2")
+    run = tmp_path / "t" / "trial-0001"
+    wait_for(proc, lambda: epochs_done(run) >= 3, "trial-0001 training")
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate(timeout=60)
+    if signum == signal.SIGINT:
+        assert proc.returncode == 130, err
+        assert len(err.splitlines()) == 1 and err.startswith("Error: interrupted:") and "run the same command" in err
+        assert (tmp_path / "t" / "results.csv").is_file()  # what finished is recorded
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    trained = epochs_done(run)
+    summary = finish(tmp_path, "2")
+    assert summary["finished"] == 2 and summary["complete"] == 2 and summary["ran"] == 1
+    trials = {t.number: t for t in study_of(tmp_path / "t").get_trials()}
+    assert trials[1].state.name == "FAIL"
+    retry = next(t for t in trials.values() if t.user_attrs.get("retry_of") == 1)
+    assert retry.state.name == "COMPLETE" and retry.params == trials[1].params
+    again = tmp_path / "t" / f"trial-{retry.number:04d}"
+    old_lines = (run / "metrics.jsonl").read_text().splitlines()
+    new_lines = (again / "metrics.jsonl").read_text().splitlines()
+    assert len(new_lines) == SLOW_EPOCHS
+    if signum == signal.SIGINT:  # checkpointed at the step it stopped: every epoch it trained is kept
+        assert new_lines[:trained] == old_lines[:trained]
+    table = {r["trial"]: r for r in rows(tmp_path / "t")}
+    assert table["trial-0001"]["state"] == "failed"
+    assert f"run again as trial-{retry.number:04d}" in table["trial-0001"]["error"]
+
+
+def test_two_processes_on_one_study_run_disjoint_trials(tmp_path):
+    # The first process is held (SIGSTOP) in its first trial while the second, itself two
+    # workers, runs: no timing decides who takes what.
+    config = SLOW.replace(f"epochs: {SLOW_EPOCHS}", "epochs: 10")
+    first = start(tmp_path, "--trials", "3", "--json", config=config)
+    wait_for(first, lambda: epochs_done(tmp_path / "t" / "trial-0000") >= 1, "the first process's first trial")
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        second = start(tmp_path, "--trials", "3", "--jobs", "2", "--json", config=config)
+        out, err = second.communicate(timeout=300)
+        assert second.returncode == 0, err
+        assert json.loads(out)["ran"] == 2  # trial 0 is running elsewhere: it counts toward --trials 3
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert json.loads(out)["ran"] == 1
+    trials = study_of(tmp_path / "t").get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert trials[0].user_attrs["pid"] == first.pid and first.pid not in {t.user_attrs["pid"] for t in trials[1:]}
+    for t in trials:  # each trial trained once, by one process, into its own folder
+        assert epochs_done(tmp_path / "t" / f"trial-{t.number:04d}") == 10
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 3
+    assert [r["trial"] for r in rows(tmp_path / "t")] == ["trial-0000", "trial-0001", "trial-0002"]
+
+
+def test_a_killed_worker_fails_only_its_trial_which_runs_again(tmp_path):
+    proc = start(tmp_path, "--trials", "3", "--jobs", "2", "--json")
+    wait_for(proc, lambda: epochs_done(tmp_path / "t" / "trial-0000") >= 1, "trial-0000 training")
+    study = study_of(tmp_path / "t")
+    running = [t for t in study.get_trials() if t.state.name == "RUNNING" and "pid" in t.user_attrs]
+    victim = min(running, key=lambda t: epochs_done(tmp_path / "t" / f"trial-{t.number:04d}"))
+    assert victim.user_attrs["pid"] != proc.pid
+    os.kill(victim.user_attrs["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["finished"] == 3 and summary["complete"] == 3
+    trials = {t.number: t for t in study.get_trials()}
+    assert trials[victim.number].state.name == "FAIL"
+    assert any(t.user_attrs.get("retry_of") == victim.number for t in trials.values())
+    table = {r["trial"]: r for r in rows(tmp_path / "t")}
+    row = table[f"trial-{victim.number:04d}"]
+    assert row["state"] == "failed" and "died" in row["error"]
+    assert "test.confusion_matrix" not in row  # the figures are scalars, as every row's
