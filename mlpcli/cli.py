@@ -16,7 +16,7 @@ import click
 from . import render
 from ._version import __version__
 from .errors import MLPError
-from .process import STOP, Signalled, StdoutError, discard_stdout, fail, flush_stdout, on_signal
+from .process import STOP, Signalled, StdoutError, discard_stdout, echo_result, fail, flush_stdout, on_signal, write_out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,31 +85,9 @@ def _report(result, as_json: bool) -> None:
     note = f"; the run is complete and its results are in {result.run_dir}"
     if as_json:
         task = {"task": result.model.task, "task_note": result.task_note}  # task_note: "" if model.task set it
-        _echo({"run_dir": str(result.run_dir), **task, **result.metrics}, True, note=note)
+        echo_result({"run_dir": str(result.run_dir), **task, **result.metrics}, True, note=note)
     else:
-        _out(render.run_summary(result), note=note)
-
-
-def _echo(result, as_json: bool, text=None, nl: bool = True, note: str = "") -> None:
-    """A command's result on stdout: one JSON object with --json, else ``text(result)``."""
-    if as_json:
-        from .artifacts import to_json
-
-        _out(to_json(result), note=note)
-    else:
-        _out(text(result), nl=nl, note=note)
-
-
-def _out(text: str, nl: bool = True, note: str = "") -> None:
-    """``text`` on stdout; a failed write (a full device) is an error naming
-    the reason, and ``note`` (what is already done)."""
-    try:
-        click.echo(text, nl=nl)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        raise StdoutError(exc, note) from None
+        write_out(render.run_summary(result), note=note)
 
 
 @cli.command()
@@ -131,7 +109,7 @@ def cv(config, folds, overrides, out, overwrite, as_json, quiet):
 
     live = not quiet and sys.stderr.isatty()
     result = cross_validate(config, folds, overrides=overrides, out=out, overwrite=overwrite, on_fold=on_fold if live else None)
-    _echo(result, as_json, render.cv_table)
+    echo_result(result, as_json, render.cv_table)
 
 
 @cli.command()
@@ -157,7 +135,7 @@ def sweep(config, grid, n_random, ranges, seeds, overrides, out, jobs, scheduler
 
     plan = sweeps.plan(config, grid=grid, ranges=ranges, n_random=n_random, seeds=seeds, sets=overrides, out=out)
     if print_commands:
-        _out("\n".join(sweeps.commands(plan)))
+        write_out("\n".join(sweeps.commands(plan)))
         return
     if scheduler and jobs != 1:
         raise MLPError("--jobs and --scheduler: choose one (the Dask cluster decides how many trials run at once)")
@@ -167,7 +145,7 @@ def sweep(config, grid, n_random, ranges, seeds, overrides, out, jobs, scheduler
 
     live = not quiet and sys.stderr.isatty()
     result = sweeps.run(plan, jobs=jobs, scheduler=scheduler, fail_fast=fail_fast, on_trial=on_trial if live else None)
-    _echo(result, as_json, render.leaderboard)
+    echo_result(result, as_json, render.leaderboard)
     if result["failed"] or result["not_run"]:
         first = result["failures"][0] if result["failures"] else {"trial": "-", "error": "not run"}
         raise sweeps.SweepFailed(
@@ -202,7 +180,7 @@ def tune(config, ranges, choices, overrides, trials, timeout, sampler, pruner, s
     plan = tuning.plan(config, ranges=ranges, choices=choices, sets=overrides, sampler=sampler, pruner=pruner,
                        storage=storage, study_name=study_name, out=out)
     result = tuning.run(plan, trials=trials, timeout=timeout, jobs=jobs, progress=not quiet and sys.stderr.isatty())
-    _echo(result, as_json, render.tune_leaderboard)
+    echo_result(result, as_json, render.tune_leaderboard)
 
 
 @cli.command("eval")
@@ -217,7 +195,7 @@ def evaluate(weights, data_file, split, per_class, as_json):
     from . import runner
 
     result = runner.evaluate(weights, data_file, split, per_class=per_class, class_names=not as_json)
-    _echo(result, as_json, render.eval_text)
+    echo_result(result, as_json, render.eval_text)
 
 
 @cli.command()
@@ -234,7 +212,7 @@ def predict(weights, input_file, proba, output):
         raise MLPError(f"-o {output}: use a .csv or .npy file name")
     text = write_table(output, *runner.predict(weights, input_file, proba))
     if text is not None:
-        _out(text, nl=False)
+        write_out(text, nl=False)
 
 
 @cli.command()
@@ -244,7 +222,7 @@ def info(weights, as_json):
     """Show the architecture, parameter count and training summary in WEIGHTS."""
     from . import runner
 
-    _echo(runner.info(weights), as_json, render.info_text)
+    echo_result(runner.info(weights), as_json, render.info_text)
 
 
 @cli.command()
@@ -255,7 +233,7 @@ def export(weights, output):
     from .onnx_export import export as _export
 
     d = _export(weights, output)
-    _out(f"{d['path']}: ONNX opset {d['opset']}, input {', '.join(d['inputs'])} -> {', '.join(d['outputs'])}")
+    write_out(f"{d['path']}: ONNX opset {d['opset']}, input {', '.join(d['inputs'])} -> {', '.join(d['outputs'])}")
 
 
 # --------------------------------------------------------------------------- looking at results
@@ -294,7 +272,7 @@ def plot(paths, output, metric, x_key):
         output = output or "plot.png"
     if not output.lower().endswith(".png"):
         raise MLPError(f"-o {output}: use a .png file name")
-    _out(str(atomic_write(output, png)))
+    write_out(str(atomic_write(output, png)))
 
 
 @cli.command()
@@ -308,7 +286,7 @@ def compare(run_dirs, as_csv, as_json):
 
     if as_csv and as_json:
         raise MLPError("--csv and --json: choose one")
-    _echo(comparing.compare(run_dirs), as_json, comparing.csv_text if as_csv else comparing.table, nl=False)
+    echo_result(comparing.compare(run_dirs), as_json, comparing.csv_text if as_csv else comparing.table, nl=False)
 
 
 @cli.command()
@@ -320,7 +298,7 @@ def diff(run_a, run_b, as_json):
     (old -> new) and each final test metric with its change."""
     from . import compare as comparing
 
-    _echo(comparing.diff(run_a, run_b), as_json, comparing.diff_text, nl=False)
+    echo_result(comparing.diff(run_a, run_b), as_json, comparing.diff_text, nl=False)
 
 
 # --------------------------------------------------------------------------- config tools
@@ -338,7 +316,7 @@ def validate(config, overrides, as_json):
 
     import yaml
 
-    _echo(resolved_without_data(config, overrides), as_json, lambda d: yaml.safe_dump(d, sort_keys=False), nl=False)
+    echo_result(resolved_without_data(config, overrides), as_json, lambda d: yaml.safe_dump(d, sort_keys=False), nl=False)
 
 
 @cli.command()
@@ -349,7 +327,7 @@ def init(dataset, task, schema_ref):
     """Print a commented starter config for a data set and task (save it, edit it, train it)."""
     from .config_tools import SCHEMA_REF, starter_config
 
-    _out(starter_config(dataset, task, schema_ref or SCHEMA_REF), nl=False)
+    write_out(starter_config(dataset, task, schema_ref or SCHEMA_REF), nl=False)
 
 
 @cli.command()
@@ -357,7 +335,7 @@ def schema():
     """Print the JSON Schema of a config file (for editors: see the README)."""
     from .config_tools import schema_text
 
-    _out(schema_text(), nl=False)
+    write_out(schema_text(), nl=False)
 
 
 # --------------------------------------------------------------------------- entry point

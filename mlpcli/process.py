@@ -82,3 +82,25 @@ def fail(message: str, code: int, debug: bool = False) -> int:
         traceback.print_exc()
     click.echo("Error: " + " ".join(str(message).split()), err=True)
     return code
+
+
+def echo_result(result, as_json: bool, text=None, nl: bool = True, note: str = "") -> None:
+    """A command's result on stdout: one JSON object with --json, else ``text(result)``."""
+    if as_json:
+        from .artifacts import to_json
+
+        write_out(to_json(result), note=note)
+    else:
+        write_out(text(result), nl=nl, note=note)
+
+
+def write_out(text: str, nl: bool = True, note: str = "") -> None:
+    """``text`` on stdout; a failed write (a full device) is an error naming
+    the reason, and ``note`` (what is already done)."""
+    try:
+        click.echo(text, nl=nl)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise StdoutError(exc, note) from None
