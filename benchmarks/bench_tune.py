@@ -43,11 +43,14 @@ RANGES = ["--range", "train.optimizer.lr=1e-4:1e-1:log",
 GOAL_TIME_RATIO = 0.5
 
 
+PRUNER = {"name": "hyperband"}  # --pruner
+
+
 def commands(out: Path, trials: int, extra: list[str]) -> dict[str, list]:
     mlp = mlp_command()
     return {
         "tune": [*mlp, "tune", CONFIG, *RANGES, *extra, "--trials", trials, "--sampler", "tpe",
-                 "--pruner", "hyperband", "--jobs", 1, "--out", out / "tune", "--json", "--quiet"],
+                 "--pruner", PRUNER["name"], "--jobs", 1, "--out", out / "tune", "--json", "--quiet"],
         "sweep": [*mlp, "sweep", CONFIG, "--random", trials, *RANGES, *extra, "--jobs", 1,
                   "--out", out / "sweep", "--json", "--quiet"],
     }
@@ -133,8 +136,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 6 trials of 5 epochs, one round")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="wait up to this long for an idle machine before each command")
+    parser.add_argument("--pruner", choices=["hyperband", "median", "none"], default="hyperband",
+                        help="mlp tune's pruner (default hyperband, as mlp tune's own default)")
     parser.add_argument("--json", metavar="PATH", help="also write the measurements here")
     args = parser.parse_args()
+    PRUNER["name"] = args.pruner
     IDLE["max_wait"] = args.wait_idle
     trials, rounds, extra = args.trials, args.rounds, []
     if args.quick:

@@ -295,11 +295,26 @@ def test_two_processes_on_one_study_run_disjoint_trials(tmp_path):
 
 
 def test_a_killed_worker_fails_only_its_trial_which_runs_again(tmp_path):
-    proc = start(tmp_path, "--trials", "3", "--jobs", "2", "--json")
+    # trials long enough (~2 s each on an idle machine) to be caught training between two looks at the study
+    proc = start(tmp_path, "--trials", "3", "--jobs", "2", "--json",
+                 config=SLOW.replace(f"epochs: {SLOW_EPOCHS}", "epochs: 150"))
     wait_for(proc, lambda: epochs_done(tmp_path / "t" / "trial-0000") >= 1, "trial-0000 training")
     study = study_of(tmp_path / "t")
-    running = [t for t in study.get_trials() if t.state.name == "RUNNING" and "pid" in t.user_attrs]
-    victim = min(running, key=lambda t: epochs_done(tmp_path / "t" / f"trial-{t.number:04d}"))
+
+    def a_worker_training():
+        return next((t for t in study_of(tmp_path / "t").get_trials() if t.state.name == "RUNNING" and t.user_attrs.get("pid")
+                     and epochs_done(tmp_path / "t" / f"trial-{t.number:04d}") >= 1), None)
+
+    while True:  # stopped first, so its trial cannot finish between the look and the kill
+        wait_for(proc, lambda: a_worker_training() is not None, "a worker's trial training")
+        candidate = a_worker_training()
+        if candidate is None:
+            continue
+        os.kill(candidate.user_attrs["pid"], signal.SIGSTOP)
+        victim = next(t for t in study_of(tmp_path / "t").get_trials() if t.number == candidate.number)
+        if victim.state.name == "RUNNING":
+            break
+        os.kill(candidate.user_attrs["pid"], signal.SIGCONT)
     assert victim.user_attrs["pid"] != proc.pid
     os.kill(victim.user_attrs["pid"], signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
