@@ -2,6 +2,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -123,3 +124,22 @@ def assert_refused(result, *names, code=2) -> str:
         assert name in line, f"{name!r} not in {line!r}"
     assert result.stdout == ""
     return line
+
+
+def wait_for(proc, condition, what: str, limit: float = 120):
+    """Poll ``condition`` until it holds; a process that ends first, or ``limit``
+    seconds, fail the test with what the process printed."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"never saw {what}: {proc.communicate()}")
+        time.sleep(0.01)
+
+
+def epochs_done(run: Path) -> int:
+    """Epochs a run folder has logged so far (whole lines of metrics.jsonl)."""
+    try:
+        return (run / "metrics.jsonl").read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0

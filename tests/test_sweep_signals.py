@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from .conftest import epochs_done, wait_for
+
 EPOCHS = 300  # a few seconds a trial: signals land while both workers train
 CONFIG = f"""\
 seed: 0
@@ -35,22 +37,6 @@ def start_sweep(tmp_path, *args):
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group: killpg reaches it and its workers, as Ctrl-C does
     )
-
-
-def wait_for(proc, condition, what):
-    deadline = time.monotonic() + 120
-    while not condition():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"never saw {what}: {proc.communicate()}")
-        time.sleep(0.01)
-
-
-def epochs_done(run: Path) -> int:
-    try:
-        return (run / "metrics.jsonl").read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
 
 
 def rows(sweep: Path) -> dict:

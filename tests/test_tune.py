@@ -13,13 +13,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import assert_refused, run_mlp
+from tests.conftest import assert_refused, epochs_done, run_mlp, wait_for
 
 optuna = pytest.importorskip("optuna")
 
@@ -212,22 +211,6 @@ def start(tmp_path, *args, config=SLOW):
         [sys.executable, "-m", "mlpcli", "tune", "c.yaml", *SEARCH, "--out", "t", "--quiet", "--pruner", "none", *args],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
-
-
-def wait_for(proc, condition, what):
-    deadline = time.monotonic() + 120
-    while not condition():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"never saw {what}: {proc.communicate()}")
-        time.sleep(0.01)
-
-
-def epochs_done(run: Path) -> int:
-    try:
-        return (run / "metrics.jsonl").read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
 
 
 def finish(tmp_path, trials: str) -> dict:
