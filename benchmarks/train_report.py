@@ -7,10 +7,11 @@ from pathlib import Path
 from train_harness import MB, THREADS
 from train_workloads import DROPOUT, FRAMEWORKS, LARGE_ROWS, LR, WORKLOADS
 
-# Goals of the performance issue.
+# Goals of the performance issues (issue 15 raised the large workload's share of peak
+# to 55% and retired the small workload's 0.15 x torch: about 0.14-0.2 x is accepted).
 GOAL_LARGE_VS_TORCH = 0.60
-GOAL_LARGE_PEAK = 0.50
-GOAL_SMALL_VS_TORCH = 0.15
+GOAL_LARGE_PEAK = 0.55
+GOAL_SMALL_VS_TORCH = 0.20
 GOAL_SMALL_VS_SKLEARN = 0.5
 GOAL_ACCURACY_SLACK = 0.01
 GOAL_RSS_BYTES = 2 * LARGE_ROWS * 784 * 4 + 300 * MB
