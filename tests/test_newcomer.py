@@ -200,6 +200,15 @@ def test_an_empty_config_is_refused(tmp_path, text):
     assert_refused(run_mlp("validate", "-", input=text), "<stdin>: holds no config")
 
 
+@pytest.mark.parametrize("command", [["sweep", "-", "--grid", "train.optimizer.lr=0.1,0.01"],
+                                     ["tune", "-", "--range", "train.optimizer.lr=1e-3:1e-1"]])
+def test_an_empty_config_on_stdin_is_refused_by_sweeps_and_tunes_too(tmp_path, command):
+    """A sweep or tune reads stdin once, itself: the same rule as mlp train and mlp validate."""
+    result = run_mlp(*command, "--out", tmp_path / "out", input="# nothing yet\n", cwd=tmp_path)
+    assert_refused(result, "<stdin>: holds no config")
+    assert not (tmp_path / "out").exists()
+
+
 def test_every_default_on_purpose_is_accepted(tmp_path):
     assert run_mlp("validate", "-", input="{}\n").returncode == 0
     path = tmp_path / "empty.yaml"

@@ -25,25 +25,39 @@ from .tasks import MAXIMISED, TASK_METRICS, monitor_problem, monitored, monitors
 __all__ = [
     "MAXIMISED", "OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "STDIN", "TASK_METRICS", "Config",
     "apply_overrides", "expand_key", "key_text", "load_config", "monitor_problem", "monitored", "monitors", "parse_config",
-    "parse_key", "parse_yaml", "read_stdin", "read_yaml", "set_value", "task_problem", "value_text",
+    "parse_key", "parse_yaml", "read_stdin", "read_stdin_config", "read_yaml", "set_value", "task_problem", "value_text",
 ]
 
 STDIN = "-"  # the config path that reads the config from standard input
+STDIN_NAME = "<stdin>"  # how messages name it
+
+
+def document(raw, source: str, overrides=()) -> dict:
+    """A parsed config document, or {} when it is empty and --set gives every
+    key; an empty one alone is refused: every default (digits) is never what an
+    empty file meant."""
+    if raw is None:  # no document, or only null
+        if not overrides:
+            raise empty_document(source)
+        return {}
+    return raw
+
+
+def read_stdin_config(overrides=()) -> dict:
+    """The config on standard input, read and parsed once (a sweep or a tune
+    gives every trial this data), empty documents refused as for a file."""
+    return document(parse_yaml(read_stdin(), STDIN_NAME)[0], STDIN_NAME, overrides)
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read, override and validate a config file (``-``: standard input); an
     error names each key's line in the file, or (--set) for a key an override set."""
     if str(path) == STDIN:
-        text, source = read_stdin(), "<stdin>"
+        text, source = read_stdin(), STDIN_NAME
     else:
         text, source = read_text(Path(path)), str(path)
     raw, lines = parse_yaml(text, source)
-    if raw is None:  # no document, or only null: every default (digits) is never what it meant
-        if not overrides:
-            raise empty_document(source)
-        raw = {}  # every key from --set
-    raw = apply_overrides(raw, overrides, source=source)
+    raw = apply_overrides(document(raw, source, overrides), overrides, source=source)
     overridden = override_paths(raw, overrides)  # a [*] path: each item it set
     return parse_config(raw, source=source, lines=lines, overridden=overridden)
 

@@ -208,9 +208,9 @@ def plan(config_path, *, grid=(), ranges=(), n_random: int = 0, seeds: int | Non
     """Parse and check everything a sweep needs, writing nothing: the base
     config with --set, every trial's config (an unknown key or bad value is a
     ConfigError naming the trial), the ranking metric and the sweep folder."""
-    from ..config import STDIN
+    from ..config import STDIN, read_stdin_config
 
-    raw = _read_stdin() if str(config_path) == STDIN else None
+    raw = read_stdin_config(sets) if str(config_path) == STDIN else None
     source = raw if raw is not None else config_path
     grid, ranges = parse_grid(grid), parse_ranges(ranges)
     if ranges and n_random < 1:
@@ -253,14 +253,6 @@ def _check_paths(source, sets, grid, ranges) -> None:
     for key in _in_order(list(first)):
         option, text = first[key]
         set_value(raw, key, _yaml_value(text, option), source=name, option=option)
-
-
-def _read_stdin() -> dict:
-    """The config on standard input, read once (each trial gets the parsed data)."""
-    from ..config import parse_yaml, read_stdin
-
-    raw = parse_yaml(read_stdin(), "<stdin>")[0]
-    return {} if raw is None else raw
 
 
 def _resolve(source, overrides):

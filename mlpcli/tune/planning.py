@@ -30,14 +30,13 @@ class Plan:
 def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner="hyperband", storage=None,
          study_name=None, out=None) -> Plan:
     """Parse and check everything a tune needs, writing nothing."""
-    from ..config import MAXIMISED, STDIN, parse_yaml, read_stdin
+    from ..config import MAXIMISED, STDIN, read_stdin_config
     from ..runner import resolve_config
 
     studies.optuna()  # refused first when Optuna is missing
     params = space.parse_space(ranges, choices)
-    stdin = str(config_path) == STDIN
-    source = (parse_yaml(read_stdin(), "<stdin>")[0] or {}) if stdin else config_path
-    sets = list(sets)
+    sets, stdin = list(sets), str(config_path) == STDIN
+    source = read_stdin_config(sets) if stdin else config_path
     base, stem = resolve_config(source, sets)
     resolved = base.to_dict()
     for p in params:  # an unknown key or a value the schema refuses, named by its option
