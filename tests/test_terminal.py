@@ -12,18 +12,22 @@ import termios
 from .conftest import CONFIGS
 
 
-def _train_on_a_tty(tmp_path, *extra):
-    """Run `mlp train` with stderr on a pseudo-terminal; returns (proc, stderr text)."""
+def _mlp_on_a_tty(args, on_output=None):
+    """Run `mlp ARGS` with stderr on a 100-column pseudo-terminal,
+    calling ``on_output(proc, bytes so far)`` as it writes; returns (proc, stderr text)."""
+    import time
+
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # 100 columns
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlpcli", "train", str(CONFIGS / "iris.yaml"), "--out", str(tmp_path / "r"),
-         "--set", "train.epochs=40", *extra],
+        [sys.executable, "-m", "mlpcli", *map(str, args)],
         stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, text=True,
     )
     os.close(slave)
-    chunks = []
-    while True:
+    chunks, deadline = [], time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if not select.select([master], [], [], 0.2)[0]:
+            continue
         try:
             chunk = os.read(master, 4096)
         except OSError:  # the child closed the terminal
@@ -31,9 +35,16 @@ def _train_on_a_tty(tmp_path, *extra):
         if not chunk:
             break
         chunks.append(chunk)
+        if on_output is not None:
+            on_output(proc, b"".join(chunks))
     proc.wait(timeout=120)
     os.close(master)
     return proc, b"".join(chunks).decode(errors="replace")
+
+
+def _train_on_a_tty(tmp_path, *extra):
+    """Run `mlp train` on iris with stderr on a pseudo-terminal; returns (proc, stderr text)."""
+    return _mlp_on_a_tty(["train", CONFIGS / "iris.yaml", "--out", tmp_path / "r", "--set", "train.epochs=40", *extra])
 
 
 def test_progress_bar_on_a_terminal(tmp_path):
@@ -91,33 +102,16 @@ def _screen_lines(text: str) -> list[str]:
 def test_an_error_starts_on_its_own_line_after_the_progress_bar(tmp_path):
     """Ctrl-C during a run on a terminal: the bar's line is ended before `Error: interrupted`."""
     import signal
-    import time
 
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlpcli", "train", str(CONFIGS / "digits.yaml"), "--out", str(tmp_path / "r"),
-         "--set", "train.epochs=1000", "--set", "train.early_stopping=null"],
-        stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, text=True,
-    )
-    os.close(slave)
-    chunks, deadline, sent = [], time.monotonic() + 120, False
-    while time.monotonic() < deadline:
-        if not select.select([master], [], [], 0.2)[0]:
-            continue
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-        if not sent and b"train_loss" in b"".join(chunks):  # the bar is up, an epoch done
+    def interrupt_once_an_epoch_is_shown(proc, shown):
+        if b"train_loss" in shown and proc.returncode is None and not sent:  # the bar is up, an epoch done
             proc.send_signal(signal.SIGINT)
-            sent = True
-    proc.wait(timeout=120)
-    os.close(master)
-    shown = _screen_lines(b"".join(chunks).decode(errors="replace"))
+            sent.append(True)
+
+    sent = []
+    proc, err = _mlp_on_a_tty(["train", CONFIGS / "digits.yaml", "--out", tmp_path / "r", "--set", "train.epochs=1000",
+                               "--set", "train.early_stopping=null"], interrupt_once_an_epoch_is_shown)
+    shown = _screen_lines(err)
     assert proc.returncode == 130, shown
     errors = [line for line in shown if "Error:" in line]
     assert len(errors) == 1 and errors[0].startswith("Error: interrupted at epoch"), shown

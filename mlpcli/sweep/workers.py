@@ -98,6 +98,15 @@ class signals_handled:
         raise KeyboardInterrupt
 
 
+def send_signal(processes, signum: int) -> None:
+    """``signum`` to each process still there (one that ended, or never got a pid, is skipped)."""
+    for process in processes:
+        try:
+            os.kill(process.pid, signum)
+        except (OSError, TypeError):
+            pass
+
+
 class Pool:
     """Local worker processes (spawned), one trial each at a time. A worker that
     dies fails only the trial it held and is replaced; after ``stop`` no trial
@@ -189,18 +198,10 @@ class Pool:
 
     def signal(self, signum: int) -> None:
         """Pass a signal on (a worker may not share the terminal's process group)."""
-        for process, _ in self.workers:
-            try:
-                os.kill(process.pid, signum)
-            except (OSError, TypeError):
-                pass
+        send_signal([process for process, _ in self.workers], signum)
 
     def kill(self) -> None:
-        for process, _ in self.workers:
-            try:
-                os.kill(process.pid, signal.SIGKILL)
-            except (OSError, TypeError):
-                pass
+        send_signal([process for process, _ in self.workers], signal.SIGKILL)
 
     def close(self) -> None:
         """Ask every worker to end, wait a moment, kill any left (nothing is orphaned)."""

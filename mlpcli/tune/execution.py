@@ -13,7 +13,7 @@ import time
 import click
 
 from ..errors import MLPError, TrainingInterrupted
-from ..sweep.workers import SIGNALS, Stop, signals_handled
+from ..sweep.workers import SIGNALS, Stop, send_signal, signals_handled
 from . import objective, results
 from . import study as studies
 from .planning import Plan, claim
@@ -230,15 +230,7 @@ class Workers:
         return ran
 
     def signal(self, signum: int) -> None:
-        for process, _ in self.procs:
-            try:
-                os.kill(process.pid, signum)
-            except (OSError, TypeError):
-                pass
+        send_signal([process for process, _ in self.procs], signum)
 
     def kill(self) -> None:
-        for process, _ in self.procs:
-            try:
-                os.kill(process.pid, signal.SIGKILL)
-            except (OSError, TypeError):
-                pass
+        send_signal([process for process, _ in self.procs], signal.SIGKILL)
