@@ -98,7 +98,7 @@ def lock_run_dir(path: Path) -> RunFolder:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return RunFolder(path, fd)
             except BlockingIOError:
-                holder = _lock_holder(os.fstat(fd))
+                holder = lock_holder(os.fstat(fd))
                 if holder:
                     break
         raise RunFolderError(
@@ -109,7 +109,7 @@ def lock_run_dir(path: Path) -> RunFolder:
         raise
 
 
-def _lock_holder(st: os.stat_result) -> str | None:
+def lock_holder(st: os.stat_result) -> str | None:
     """The process holding the folder, as "pid N: its command line", from /proc/locks (Linux); else None."""
     device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     try:

@@ -126,6 +126,48 @@ def test_a_rerun_continues_the_study_to_trials(tmp_path):
     assert json.loads(done.stdout)["ran"] == 0
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the other process's trial, asked for here
+def test_a_process_that_loses_the_race_for_the_last_trial_runs_nothing(tmp_path, monkeypatch):
+    """Two processes both see one slot of --trials left and both ask the study
+    for a trial: the later-numbered one is surplus, runs nothing and is in no
+    record, and it takes no slot from a later, bigger --trials."""
+    from mlpcli.tune import study as studies
+
+    assert tune(tmp_path, "--trials", "2", "--out", "t").returncode == 0
+    study = study_of(tmp_path / "t")
+    other = study.ask()  # the other process's trial (it is alive: this one's pid), the last of --trials 3
+    other.set_user_attr("pid", os.getpid())
+    other.set_user_attr("process_space", studies.process_space())
+    looks = []  # this process's first look was just before the other asked: a slot free
+    done = studies.done
+    monkeypatch.setattr(studies, "done", lambda study, budget: bool(looks.append(1) or len(looks) > 1) and done(study, budget))
+    raced = tune(tmp_path, "--trials", "3", "--out", "t", "--json")
+    assert raced.returncode == 0, raced.stderr
+    summary = json.loads(raced.stdout)
+    assert summary["ran"] == 0 and summary["running"] == 1 and summary["finished"] == 2
+    assert not (tmp_path / "t" / "trial-0003").exists()
+    assert [r["trial"] for r in rows(tmp_path / "t")] == ["trial-0000", "trial-0001"]
+    marked = [t.number for t in study.get_trials() if t.user_attrs.get("surplus")]
+    assert marked == [3]
+
+    study.tell(other, 0.5)
+    bigger = tune(tmp_path, "--trials", "4", "--out", "t", "--json")
+    assert json.loads(bigger.stdout)["ran"] == 1  # the surplus trial took no slot
+    assert [r["trial"] for r in rows(tmp_path / "t")] == ["trial-0000", "trial-0001", "trial-0002", "trial-0004"]
+
+
+def test_the_surplus_rule_takes_the_first_trials_by_number_and_never_a_retry(tmp_path):
+    from mlpcli.tune import study as studies
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/s.db")
+    asked = [study.ask() for _ in range(4)]  # four processes asked at once for a budget of 2
+    assert [studies.surplus(study, t, 2) for t in reversed(asked)] == [True, True, False, False]  # in any order
+    asked[3].set_user_attr("surplus", True)
+    assert not studies.surplus(study, asked[2], 3)  # a marked one takes no slot
+    studies.retry(study, asked[0], "died")
+    assert not studies.surplus(study, study.ask(), 2)  # the retry runs in its trial's slot
+
+
 def test_timeout_bounds_the_study(tmp_path):
     result = tune(tmp_path, "--trials", "500", "--timeout", "5", "--out", "t", "--json")
     assert result.returncode == 0, result.stderr
@@ -268,8 +310,14 @@ def test_two_processes_on_one_study_run_disjoint_trials(tmp_path):
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert json.loads(out)["ran"] == 1
-    trials = study_of(tmp_path / "t").get_trials()
+    from mlpcli.tune import study as studies
+
+    study = study_of(tmp_path / "t")
+    trials = studies.trials(study)  # (a worker that raced another for the last one asked for a surplus trial)
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    for t in study.get_trials():
+        if t not in trials:  # surplus: failed unrun, no folder
+            assert t.state.name == "FAIL" and not (tmp_path / "t" / f"trial-{t.number:04d}").exists()
     assert trials[0].user_attrs["pid"] == first.pid and first.pid not in {t.user_attrs["pid"] for t in trials[1:]}
     for t in trials:  # each trial trained once, by one process, into its own folder
         assert epochs_done(tmp_path / "t" / f"trial-{t.number:04d}") == 10

@@ -13,7 +13,17 @@ import math
 from pathlib import Path
 
 from ..errors import MLPError
-from .canvas import MAX_PLOTTED, axes_note, axes_title, epoch_axis, figure, is_number, png, series, short_label
+from .canvas import (
+    MAX_PLOTTED,
+    axes_note,
+    axes_title,
+    epoch_axis,
+    figure,
+    is_number,
+    png,
+    series,
+    short_label,
+)
 
 TUNE_FILE = "tune.json"
 TUNE_PLOT = "tune.png"
@@ -86,11 +96,12 @@ def best_so_far(points, maximize: bool) -> tuple[list, list]:
 def tune_figure(tune_dir: str | Path, metric: str | None = None):
     """The picture's Figure: three panels (history, importances, curves)."""
     from ..tune import load_study  # optuna, and the study's storage: only when drawing
+    from ..tune.study import trials as run_trials
 
     tune_dir = Path(tune_dir)
     spec = read_tune(tune_dir)
     study = load_study(tune_dir)
-    trials = study.get_trials(deepcopy=False)
+    trials = run_trials(study)
     points = trial_points(trials, f"{tune_dir}: study {spec.get('study_name')!r}")
     if not points:
         raise MLPError(f"{tune_dir}: its study holds no complete or pruned trial yet ({len(trials)} trial(s) in all)")

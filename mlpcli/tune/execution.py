@@ -89,37 +89,40 @@ def _context(p: Plan) -> objective.Context:
 
 
 def work(job: dict, stop, storage=None) -> int:
-    """One Optuna worker: trials one after another until the study has
-    ``trials`` finished (counting the ones running elsewhere), the deadline, or
-    ``stop``. A trial a signal stopped is failed in the study and queued again
+    """One Optuna worker: trials one after another until the study has taken
+    ``trials`` slots (counting the ones running elsewhere) and run every retry,
+    the deadline, or ``stop``. A trial a signal stopped is failed in the study and queued again
     (its retry continues the checkpoint). Returns the trials run here."""
     record, trials = job["record"], job["trials"]
     storage = storage or studies.open_storage(record["storage"])
     study = studies.open_study(storage, record["study_name"], record["direction"],
                                studies.make_sampler(record["sampler"], record["seed"]),
                                studies.make_pruner(record["pruner"], job["epochs"]), create=False)
-    now = studies.counts(study)
-    cap = trials - now["finished"] - now["running"]
-    if cap <= 0 or stop.signum:
+    if stop.signum or studies.done(study, trials):
         return 0
     current, ran = [], [0]
 
     def objective_fn(trial):
+        if studies.surplus(study, trial, trials):  # another process took the last slot as this one asked
+            trial.set_user_attr(studies.SURPLUS, True)
+            raise objective.Surplus
         current.append(trial.number)
         return objective.run(trial, job["ctx"], stop)
 
     def after(study, frozen):
+        if studies.SURPLUS in frozen.user_attrs:
+            study.stop()
+            return
         ran[0] += 1
-        c = studies.counts(study)
         if job["progress"]:
-            click.echo(trial_line(c["finished"], trials, frozen, record["metric"]), err=True)
-        if stop.signum or c["finished"] + c["running"] >= trials:
+            click.echo(trial_line(studies.counts(study)["finished"], trials, frozen, record["metric"]), err=True)
+        if stop.signum or studies.done(study, trials):
             study.stop()
 
     timeout = None if job["deadline"] is None else max(0.0, job["deadline"] - time.time())
-    try:
-        study.optimize(objective_fn, n_trials=trials - now["finished"], timeout=timeout,
-                       catch=(objective.TrialFailed,), callbacks=[after])
+    try:  # until after() stops the study: the slots all taken, the retries run
+        study.optimize(objective_fn, timeout=timeout, catch=(objective.TrialFailed, objective.Surplus),
+                       callbacks=[after])
     except (TrainingInterrupted, KeyboardInterrupt) as exc:
         frozen = next((t for t in study.get_trials(deepcopy=False) if current and t.number == current[-1]), None)
         if frozen is not None and frozen.state.name == "FAIL":
@@ -217,8 +220,7 @@ class Workers:
                 conn.close()
                 if message is None:  # died (killed, out of memory): its trial is failed and retried once
                     studies.reclaim(study)
-                    c = studies.counts(study)
-                    if not self.stop.signum and c["finished"] + c["running"] < self.job["trials"]:
+                    if not self.stop.signum and not studies.done(study, self.job["trials"]):
                         live.append(self._start())
                         self.procs.append(live[-1])
                 elif message[0] == "error":

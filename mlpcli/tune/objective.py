@@ -30,6 +30,10 @@ class TrialFailed(Exception):
     """The trial's own failure (a bad value, divergence): recorded as a failed trial, the study goes on."""
 
 
+class Surplus(Exception):
+    """A trial asked for beyond --trials (see study.surplus): failed unrun, marked, and left out of every record."""
+
+
 class Reporter(Callback):
     """Reports ``monitor`` to the Optuna trial at each epoch's end and stops
     training after the epoch the pruner prunes at (never the last: the trial

@@ -24,13 +24,11 @@ LEADERS = 10  # rows of the leaderboard on the terminal
 
 def rows(tune_dir: Path, study, record: dict) -> list[dict]:
     """One row per finished trial of the study, by number."""
-    again = {}
-    for t in study.get_trials(deepcopy=False):
-        if studies.RETRY_OF in t.user_attrs:
-            again[t.user_attrs[studies.RETRY_OF]] = t.number
+    found = studies.trials(study)
+    again = {t.user_attrs[studies.RETRY_OF]: t.number for t in found if studies.RETRY_OF in t.user_attrs}
     keys = [s["key"] for s in record["search"]]
     out = []
-    for t in study.get_trials(deepcopy=False):
+    for t in found:
         state = STATES.get(t.state.name)
         if state is None:  # running or waiting: in the next rebuild
             continue
@@ -144,7 +142,7 @@ def summary(tune_dir: Path, study, record: dict, table: list[dict], best: dict |
             seconds: float) -> dict:
     """What `mlp tune` prints: counts, the best trial, and the complete and
     pruned trials ranked by their value (best first)."""
-    counts = studies.counts(study)
+    counts = {k: v for k, v in studies.counts(study).items() if k != "slots"}  # the trials' states
     reverse = record["direction"] == "maximize"
     ranked = sorted((r for r in table if r["value"] is not None and r["state"] != "failed"),
                     key=lambda r: (r["state"] != "complete", -r["value"] if reverse else r["value"], r["number"]))

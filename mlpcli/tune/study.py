@@ -19,8 +19,9 @@ PRUNERS = ("hyperband", "median", "none")
 # A trial's process writes a heartbeat this often; one silent for GRACE_SECONDS
 # (its machine died) is failed and retried by whichever process looks next.
 HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60
-# Trial user attributes: where it ran, and a retry's link to the trial it repeats.
-HOST, PID, RETRY_OF, CRASH_RETRY, ERROR = "machine", "pid", "retry_of", "crash_retry", "error"
+# Trial user attributes: where it ran, a retry's link to the trial it repeats, and a
+# trial asked for beyond --trials (by a process that raced another for the last one), never run.
+HOST, PID, RETRY_OF, CRASH_RETRY, ERROR, SURPLUS = "machine", "pid", "retry_of", "crash_retry", "error", "surplus"
 PROCESS_SPACE = "process_space"  # where PID means something: this boot of this kernel, this PID namespace
 
 
@@ -200,18 +201,48 @@ def retried(trials) -> set[int]:
     return {t.user_attrs[RETRY_OF] for t in trials if RETRY_OF in t.user_attrs}
 
 
+def trials(study, states=None) -> list:
+    """The study's trials, without the surplus ones (asked for, never run)."""
+    return [t for t in study.get_trials(deepcopy=False, states=states) if SURPLUS not in t.user_attrs]
+
+
+def _fresh(t) -> bool:
+    """A trial of its own (a slot of --trials), not a retry of another nor a surplus one."""
+    return RETRY_OF not in t.user_attrs and SURPLUS not in t.user_attrs
+
+
 def counts(study) -> dict:
     """Trials by state; "finished" counts toward --trials: complete, pruned,
-    and failed ones not being run again."""
+    and failed ones not being run again. "slots": the trials of --trials
+    taken so far, finished or not (a retry runs in its trial's slot)."""
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
-    again = retried(trials)
-    by = {s: sum(t.state == s for t in trials) for s in TrialState}
-    failed = sum(t.state == TrialState.FAIL and t.number not in again for t in trials)
+    found = trials(study)
+    again = retried(found)
+    by = {s: sum(t.state == s for t in found) for s in TrialState}
+    failed = sum(t.state == TrialState.FAIL and t.number not in again for t in found)
     return {"complete": by[TrialState.COMPLETE], "pruned": by[TrialState.PRUNED], "failed": failed,
             "running": by[TrialState.RUNNING], "waiting": by[TrialState.WAITING],
-            "finished": by[TrialState.COMPLETE] + by[TrialState.PRUNED] + failed}
+            "finished": by[TrialState.COMPLETE] + by[TrialState.PRUNED] + failed,
+            "slots": sum(map(_fresh, found))}
+
+
+def done(study, budget: int) -> bool:
+    """Every one of ``budget`` slots taken and no retry waiting: nothing more to ask for."""
+    c = counts(study)
+    return c["slots"] >= budget and not c["waiting"]
+
+
+def surplus(study, trial, budget: int) -> bool:
+    """Whether ``trial``, just asked for, is beyond the budget: ``budget`` trials
+    of their own have lower numbers. Processes count before they ask, but two
+    can ask for the last slot at once; the storage numbers trials atomically,
+    so this rule picks the same first ``budget`` trials whichever process
+    looks (a retry is never surplus: it runs in its trial's slot)."""
+    if RETRY_OF in trial.user_attrs:
+        return False
+    before = sum(_fresh(t) and t.number < trial.number for t in study.get_trials(deepcopy=False))
+    return before >= budget
 
 
 def retry(study, frozen, reason: str) -> None:
