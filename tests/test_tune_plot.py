@@ -190,6 +190,16 @@ def test_an_unknown_metric_is_refused(tune_dir):
     assert not (tune_dir / "tune.png").exists()
 
 
+def test_an_unreachable_storage_names_tune_json_not_an_option(tune_dir, tmp_path):
+    tune_dir = Path(shutil.copytree(tune_dir, tmp_path / "copy"))
+    spec = json.loads((tune_dir / "tune.json").read_text())
+    (tune_dir / "tune.json").write_text(json.dumps({**spec, "storage": "nosuchdb://nowhere/study"}))
+    line = assert_refused(run_mlp("plot", tune_dir), str(tune_dir / "tune.json"), "nosuchdb://nowhere/study",
+                          "cannot open the study storage")
+    assert "--storage" not in line  # mlp plot has no such option
+    assert not (tune_dir / "tune.png").exists()
+
+
 def test_a_tune_folder_is_plotted_alone(tune_dir, tmp_path):
     assert_refused(run_mlp("plot", tune_dir, tmp_path), str(tune_dir), "plot it alone")
 

@@ -33,8 +33,10 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
 - Each Optuna trial's user attributes: "machine" (host name), "pid",
   "process_space", "run_dir", "figures" ({"test", "val", "epochs_run",
   "status"}), "seconds", "error" (a failed trial's one line), "retry_of" (the
-  number of the failed trial a retry repeats); intermediate values: the
-  metric at each epoch (step = epoch, from 1).
+  number of the failed trial a retry repeats), "surplus" (asked for beyond
+  --trials by a process that raced another for the last trial: failed
+  unrun, in no record); intermediate values: the metric at each epoch
+  (step = epoch, from 1).
 
 Python API: ``load_study(tune_dir)`` (the optuna Study of tune.json's storage),
 ``read_results(tune_dir)`` (the rows of results.jsonl, by trial number) and
@@ -45,6 +47,8 @@ pruner, resume bookkeeping), objective (one trial), planning (options checked,
 tune.json), execution (processes, timeout, signals), results (the records).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 from .execution import TuneInterrupted, run
 from .planning import Plan, plan, read_record
@@ -57,8 +61,8 @@ def load_study(tune_dir):
     from . import study as studies
 
     record = read_record(tune_dir)
-    return studies.open_study(studies.open_storage(record["storage"]), record["study_name"], record["direction"],
-                              create=False)
+    storage = studies.open_storage(record["storage"], named=f"{Path(tune_dir) / 'tune.json'}: its storage")
+    return studies.open_study(storage, record["study_name"], record["direction"], create=False)
 
 
 __all__ = ["INSTALL", "Plan", "TuneInterrupted", "load_study", "plan", "read_record", "read_results", "run"]

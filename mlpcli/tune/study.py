@@ -57,10 +57,10 @@ def default_storage(tune_dir) -> str:
     return f"sqlite:///{tune_dir}/study.db"
 
 
-def open_storage(url: str):
+def open_storage(url: str, named: str = "--storage"):
     """An RDBStorage for ``url`` (tables created if new), with heartbeats; an
     unknown scheme, a missing driver or a server that does not answer is an
-    MLPError naming the URL (the password left out)."""
+    MLPError naming where the URL came from (``named``) and the URL (the password left out)."""
     optuna()
     from optuna.storages import RDBStorage
 
@@ -76,7 +76,7 @@ def open_storage(url: str):
             _write_ahead(storage.engine)
     except Exception as exc:  # sqlalchemy's errors (bad URL, no driver, refused), an ImportError
         detail = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
-        raise MLPError(f"--storage {_shown(url)}: cannot open the study storage ({detail[:300]})") from None
+        raise MLPError(f"{named} {_shown(url)}: cannot open the study storage ({detail[:300]})") from None
     return storage
 
 
