@@ -14,7 +14,10 @@ draws of both searches: one seed is one draw of luck, for either). The
 table shows, per command,
 the best validation accuracy among its completed trials (the val split's
 accuracy in results.jsonl, the figure `mlp tune` maximises), that trial's test
-accuracy, the trials completed / pruned, the epochs trained in all, and the
+accuracy, the trials completed / pruned, the epochs trained in all, the
+seconds the trials spent in their training loops (metrics.json's
+train_seconds, summed: an epoch of a wide layer costs more than one of a
+narrow one, so epochs alone understate what tune's choices cost), and the
 wall time. The goal of issue 16: tune's best validation accuracy >= the
 sweep's, in <= 0.5 x its wall time (medians over the rounds). "other load" is
 the CPU other processes used meanwhile (cores): above ~0.1 the wall times are
@@ -84,10 +87,22 @@ def summarise(name: str, folder: Path, child: dict) -> dict:
         "pruned": sum(r.get("state") == "pruned" for r in rows),
         "failed": sum(r.get("state", r.get("status")) in ("failed", "fail") for r in rows),
         "epochs": sum(r.get("epochs_run") or 0 for r in rows),
+        "train_seconds": train_seconds(folder),
         "wall_seconds": child["wall_seconds"],
         "other_load": (child["other_cpu_seconds"] / child["wall_seconds"]
                        if child["other_cpu_seconds"] is not None else None),
     }
+
+
+def train_seconds(folder: Path) -> float:
+    """The trials' time in their training loops (each run folder's metrics.json)."""
+    total = 0.0
+    for path in folder.glob("*/metrics.json"):
+        try:
+            total += float(json.loads(path.read_text()).get("train_seconds") or 0.0)
+        except (OSError, ValueError, TypeError):
+            continue
+    return total
 
 
 def run_round(n: int, seed: int, trials: int, extra: list[str]) -> list[dict]:
@@ -104,15 +119,15 @@ def run_round(n: int, seed: int, trials: int, extra: list[str]) -> list[dict]:
 
 
 def table(rounds: list[list[dict]]) -> str:
-    lines = ["| seed | command | best val accuracy | its test accuracy | completed | pruned | epochs trained "
-             "| wall time | other load |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| seed | command | best val accuracy | its test accuracy | completed | pruned | epochs trained "
+              "| in training | wall time | other load |"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for results in rounds:
         for r in results:
             load = "n/a" if r["other_load"] is None else f"{r['other_load']:.2f}"
             test = "n/a" if r["best_test_accuracy"] is None else f"{r['best_test_accuracy']:.4f}"
             lines.append(f"| {r['seed']} | mlp {r['command']} | {r['best_val_accuracy']:.4f} | {test} | {r['completed']} "
-                         f"| {r['pruned']} | {r['epochs']} | {r['wall_seconds']:.1f} s | {load} |")
+                         f"| {r['pruned']} | {r['epochs']} | {r['train_seconds']:.1f} s | {r['wall_seconds']:.1f} s | {load} |")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifacts, data, run_folder
+from . import artifacts, data, prepare_cache, run_folder
 from .builder import Trainer
 from .checkpoint import Checkpointer, checkpoint_paths, run_hash
 from .config import STDIN, Config, apply_overrides, load_config, parse_config
@@ -98,7 +98,7 @@ def train(
             plotter = PlotWorker.start() if wanted(resolved) else None
         rngs = generators(resolved["seed"])
         if prepared is None:
-            prepared = prepare_data(resolved, rngs)
+            prepared = prepare_cache.prepare(resolved, rngs, prepare_data)  # a sweep's or tune's trials: prepared once
         trainer = Trainer(cfg, resolved, prepared, rngs)
     except BaseException:
         if plotter is not None:

@@ -32,6 +32,16 @@ def _skip_drawing_unless_marked(request, monkeypatch):
         monkeypatch.setattr("mlpcli.plots.write_run_plots", lambda *args, **kwargs: [])
 
 
+@pytest.fixture(autouse=True)
+def _fresh_prepare_cache():
+    """Each test starts with no prepared data kept, as a fresh `mlp` process
+    does: a run in one test never takes another test's data (or skips a
+    fault injected into preparing it)."""
+    from mlpcli import prepare_cache
+
+    prepare_cache.clear()
+
+
 def _warn_to_stderr(message, category, filename, lineno, file=None, line=None):
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 

@@ -147,3 +147,22 @@ def test_plots_on_come_from_a_helper_and_match_those_drawn_in_process(tmp_path):
     mlpcli.train(_config(plots=True), tmp_path / "api" / "run")
     for name in ("learning_curves.png", "confusion_matrix.png"):
         assert (tmp_path / "cli" / "run" / name).read_bytes() == (tmp_path / "api" / "run" / name).read_bytes(), name
+
+
+def test_a_run_that_fails_ends_its_picture_helper_at_once_and_draws_nothing(tmp_path):
+    """A run refused or failed before it has a history kills the helper instead
+    of waiting out its warm-up (matplotlib's import, ~0.5 s a refused
+    `mlp train`); the helper has written nothing by then."""
+    from mlpcli.plots.worker import PlotWorker
+
+    worker = PlotWorker.start()
+    assert worker is not None
+    worker.close()
+    assert worker.process.returncode == -9  # killed mid-warm-up, not left to finish it
+    assert not list(tmp_path.rglob("*.png"))
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**_config(plots=True), "data": {"dataset": "missing.csv"}}))
+    done = subprocess.run([sys.executable, "-m", "mlpcli", "train", "c.yaml", "--out", "run", "--quiet"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("Error: ") and "missing.csv" in done.stderr, done.stderr
+    assert not (tmp_path / "run").exists() and not list(tmp_path.rglob("*.png"))

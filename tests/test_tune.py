@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlpcli import weights_file
 from tests.conftest import assert_refused, epochs_done, run_mlp, wait_for
 
 optuna = pytest.importorskip("optuna")
@@ -79,12 +80,72 @@ def test_pruned_trials_stop_early_and_say_so(tmp_path):
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["status"] == "pruned" and metrics["pruned_epoch"] == epochs and metrics["stopped"] == "pruned"
         assert json.loads((run / "run.json").read_text())["status"] == "pruned"
-        assert (run / "weights.npz").is_file()
+        meta = weights_file.read(run / "weights.npz")[1]  # the weights file says so too (mlp info, mlp eval)
+        assert meta["metrics"]["status"] == "pruned" and meta["metrics"]["pruned_epoch"] == epochs
     for r in table:
         if r["state"] == "complete":
             assert int(r["stopped_epoch"]) == EPOCHS
     kept = {t.number: t.user_attrs["figures"]["status"] for t in study_of(tmp_path / "t").get_trials()}
     assert {kept[int(r["trial"][-4:])] for r in pruned} == {"pruned"}  # as the study holds them for every machine
+
+
+def _asked_epochs(monkeypatch) -> dict:
+    """Records, by trial number, the epochs at which the pruner is asked (Trial.should_prune)."""
+    last, asked = {}, {}
+    report, should_prune = optuna.trial.Trial.report, optuna.trial.Trial.should_prune
+
+    def reporting(self, value, step):
+        last[self.number] = step
+        return report(self, value, step)
+
+    def asking(self):
+        asked.setdefault(self.number, []).append(last[self.number])
+        return should_prune(self)
+
+    monkeypatch.setattr(optuna.trial.Trial, "report", reporting)
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", asking)
+    return asked
+
+
+def test_hyperband_is_asked_only_at_its_rungs_and_decides_as_if_asked_every_epoch(tmp_path, monkeypatch):
+    """Each question to the pruner reads the study; Hyperband can only prune at
+    its rungs (2, 6, 18 for 20 epochs), so it is asked there only, and every
+    trial ends as it would if it were asked after every epoch."""
+    from mlpcli.tune import study as studies
+
+    asked = _asked_epochs(monkeypatch)
+    args = ["--trials", "14", "--set", "train.epochs=20", "--study-name", "s"]
+    assert tune(tmp_path, *args, "--out", "rungs").returncode == 0
+    assert asked and set().union(*asked.values()) <= {2, 6, 18}
+    monkeypatch.setattr(studies, "may_prune", lambda pruner, after, epoch: True)  # asked after every epoch
+    asked.clear()
+    assert tune(tmp_path, *args, "--out", "every").returncode == 0
+    assert set().union(*asked.values()) - {2, 6, 18}  # (the check above would see it)
+    ends = {d: [(r["trial"], r["state"], r["stopped_epoch"], r["value"]) for r in rows(tmp_path / d)] for d in ("rungs", "every")}
+    assert ends["rungs"] == ends["every"] and {"pruned", "complete"} <= {e[1] for e in ends["rungs"]}
+
+
+def test_a_resumed_or_late_report_is_judged_at_the_first_epoch_past_a_rung():
+    from mlpcli.tune import study as studies
+
+    hyperband = studies.make_pruner("hyperband", 20)  # rungs at 2, 6, 18
+    assert [e for e in range(1, 21) if studies.may_prune(hyperband, e - 1, e)] == [2, 6, 18]
+    assert studies.may_prune(hyperband, 0, 5)  # a retry resumed at epoch 5: rung 2 is behind it, not judged yet
+    assert not studies.may_prune(hyperband, 2, 5) and studies.may_prune(hyperband, 2, 7)  # epoch 6 had no value
+    median, none = studies.make_pruner("median", 20), studies.make_pruner("none", 20)
+    assert all(studies.may_prune(median, e - 1, e) for e in range(1, 21))
+    assert not any(studies.may_prune(none, 0, e) for e in range(1, 21))
+
+
+def test_the_median_pruner_is_asked_every_epoch_and_none_never(tmp_path, monkeypatch):
+    asked = _asked_epochs(monkeypatch)
+    assert tune(tmp_path, "--trials", "8", "--pruner", "median", "--out", "m").returncode == 0
+    for r in rows(tmp_path / "m"):
+        stopped = int(r["stopped_epoch"])
+        assert asked[int(r["trial"][-4:])] == list(range(1, min(stopped, EPOCHS - 1) + 1))  # never at the last epoch
+    asked.clear()
+    assert tune(tmp_path, "--trials", "3", "--pruner", "none", "--out", "n").returncode == 0
+    assert asked == {}
 
 
 def test_results_best_yaml_and_train_it(tmp_path):

@@ -19,8 +19,9 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
   named after TUNE_DIR unless ``--study-name``.
 - ``trial-<number:04d>/``: one run folder per Optuna trial (config.yaml,
   metrics.jsonl, weights.npz, run.json, ...), as `mlp train` writes it. A pruned
-  trial keeps its weights at the epoch it stopped, and its metrics.json and
-  run.json say ``"status": "pruned"`` with ``"pruned_epoch"``. A trial stopped by
+  trial keeps its weights at the epoch it stopped, and its metrics.json,
+  run.json and weights.npz meta's metrics say ``"status": "pruned"`` with
+  ``"pruned_epoch"``. A trial stopped by
   a signal or whose process died is failed in the study and retried (with the
   same values) as a new trial, which continues the old folder's checkpoint.
 - ``results.csv`` / ``results.jsonl``: `mlp sweep`'s columns (sweep/results.py)

@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import artifacts
 from ..checkpoint import checkpoint_paths
 from ..errors import MLPError, TrainingInterrupted
+from ..trained import save_weights
 from ..training import Callback
 from . import space
 from . import study as studies
@@ -37,7 +38,9 @@ class Surplus(Exception):
 class Reporter(Callback):
     """Reports ``monitor`` to the Optuna trial at each epoch's end and stops
     training after the epoch the pruner prunes at (never the last: the trial
-    has run in full by then and completes)."""
+    has run in full by then and completes). The pruner is asked only at the
+    epochs it can prune at (study.may_prune: Hyperband's rungs), each
+    question being a read of the study."""
 
     stop_reason = PRUNED  # history.stopped when it stops training (training.stop_reason)
 
@@ -45,6 +48,7 @@ class Reporter(Callback):
         self.trial, self.monitor = trial, monitor
         self.reported = set(reported)  # epochs a resumed run reported before its checkpoint
         self.pruned_at, self.epochs = None, None
+        self.judged = 0  # the last epoch the pruner was asked about (0: none yet)
 
     def on_train_begin(self, fit_state):
         self.epochs = fit_state["epochs"]
@@ -56,7 +60,12 @@ class Reporter(Callback):
         if epoch not in self.reported:
             self.trial.report(float(value), epoch)
             self.reported.add(epoch)
-        if epoch != self.epochs and self.trial.should_prune():  # pruned at the last epoch, it would save nothing
+        if epoch == self.epochs:  # pruned at the last epoch, it would save nothing
+            return
+        if not studies.may_prune(self.trial.study.pruner, self.judged, epoch):
+            return
+        self.judged = epoch
+        if self.trial.should_prune():
             self.pruned_at = epoch
             self.stop_training = True
 
@@ -109,7 +118,7 @@ def run(trial, ctx: Context, interrupt=None) -> float:
     trial.set_user_attr("figures", {**figures(metrics), **({"status": PRUNED} if pruned else {})})
     trial.set_user_attr("seconds", time.perf_counter() - started)
     if pruned:
-        mark_pruned(run_dir, reporter.pruned_at)
+        mark_pruned(run_dir, reporter.pruned_at, result.model)
         raise op.TrialPruned(f"pruned at epoch {reporter.pruned_at}")
     value = (metrics.get("val") or {}).get(ctx.metric.removeprefix("val_"))
     if value is None or not math.isfinite(value):
@@ -127,16 +136,21 @@ def figures(metrics: dict) -> dict:
             "epochs_run": metrics.get("epochs_run"), "status": metrics.get("status")}
 
 
-def mark_pruned(run_dir: Path, epoch: int) -> None:
-    """metrics.json and run.json say the run was pruned (at ``epoch``): its
-    weights are those of that epoch (or of early stopping's best before it)."""
+def mark_pruned(run_dir: Path, epoch: int, model) -> None:
+    """weights.npz's meta, metrics.json and run.json say the run was pruned
+    (at ``epoch``): its weights are those of that epoch (or of early
+    stopping's best before it). ``model``: the run's TrainedModel, rewritten
+    with the marked metrics."""
+    marked = {"status": PRUNED, "pruned_epoch": epoch}
+    model.metrics = {**model.metrics, **marked}
+    save_weights(run_dir / "weights.npz", model)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    artifacts.write_json(run_dir / "metrics.json", {**metrics, "status": PRUNED, "pruned_epoch": epoch})
+    artifacts.write_json(run_dir / "metrics.json", {**metrics, **marked})
     try:
         record = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
         return
-    artifacts.write_json(run_dir / "run.json", {**record, "status": PRUNED, "pruned_epoch": epoch})
+    artifacts.write_json(run_dir / "run.json", {**record, **marked})
 
 
 def _resumable_copy(tune_dir, retry_of, run_dir: Path, metric: str):
