@@ -169,6 +169,8 @@ def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, re
     }
     if "val" in splits:
         results["val"] = model.score(splits["val"].X, splits["val"].y)
+    for callback in callbacks:
+        results.update(callback.run_status())
     model.metrics = results
     save_weights(run_dir / "weights.npz", model)
     artifacts.write_json(run_dir / "metrics.json", results)

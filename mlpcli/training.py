@@ -23,9 +23,14 @@ from .errors import TrainingDiverged
 
 class Callback:
     """Hooks into fit; set ``stop_training`` to end after the current epoch
-    (a subclass may name why in ``stop_reason``, History.stopped's value)."""
+    (a subclass may name why in ``stop_reason``, History.stopped's value).
+    ``run_status`` is what it adds to a finished run's status in metrics.json
+    and the weights file (a tune trial's pruning), written once with them."""
 
     stop_training = False
+
+    def run_status(self) -> dict:
+        return {}
 
     def on_train_begin(self, fit_state: dict) -> None: ...
 

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -201,7 +202,7 @@ def test_a_process_that_loses_the_race_for_the_last_trial_runs_nothing(tmp_path,
     other.set_user_attr("process_space", studies.process_space())
     looks = []  # this process's first look was just before the other asked: a slot free
     done = studies.done
-    monkeypatch.setattr(studies, "done", lambda study, budget: bool(looks.append(1) or len(looks) > 1) and done(study, budget))
+    monkeypatch.setattr(studies, "done", lambda *args: bool(looks.append(1) or len(looks) > 1) and done(*args))
     raced = tune(tmp_path, "--trials", "3", "--out", "t", "--json")
     assert raced.returncode == 0, raced.stderr
     summary = json.loads(raced.stdout)
@@ -354,13 +355,33 @@ def test_a_stopped_or_killed_tune_loses_nothing_and_a_rerun_continues(tmp_path, 
     assert f"run again as trial-{retry.number:04d}" in table["trial-0001"]["error"]
 
 
+def pause_between_writes(pid: int, db: Path) -> None:
+    """SIGSTOP ``pid`` at a moment it holds no write lock on the SQLite study
+    (stopped mid-commit, it would block every other process's writes until
+    their 60 s timeout): stopped, then checked by taking the lock ourselves."""
+    import sqlite3
+
+    while True:
+        os.kill(pid, signal.SIGSTOP)
+        probe = sqlite3.connect(db, timeout=0.2, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # locked: let it finish the commit
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            probe.close()
+
+
 def test_two_processes_on_one_study_run_disjoint_trials(tmp_path):
     # The first process is held (SIGSTOP) in its first trial while the second, itself two
     # workers, runs: no timing decides who takes what.
     config = SLOW.replace(f"epochs: {SLOW_EPOCHS}", "epochs: 10")
     first = start(tmp_path, "--trials", "3", "--json", config=config)
     wait_for(first, lambda: epochs_done(tmp_path / "t" / "trial-0000") >= 1, "the first process's first trial")
-    os.kill(first.pid, signal.SIGSTOP)
+    pause_between_writes(first.pid, tmp_path / "t" / "study.db")
     try:
         second = start(tmp_path, "--trials", "3", "--jobs", "2", "--json", config=config)
         out, err = second.communicate(timeout=300)

@@ -114,9 +114,10 @@ def work(job: dict, stop, storage=None) -> int:
             study.stop()
             return
         ran[0] += 1
+        c = studies.counts(study)
         if job["progress"]:
-            click.echo(trial_line(studies.counts(study)["finished"], trials, frozen, record["metric"]), err=True)
-        if stop.signum or studies.done(study, trials):
+            click.echo(trial_line(c["finished"], trials, frozen, record["metric"]), err=True)
+        if stop.signum or studies.done(study, trials, c):
             study.stop()
 
     timeout = None if job["deadline"] is None else max(0.0, job["deadline"] - time.time())

@@ -15,7 +15,6 @@ from pathlib import Path
 from .. import artifacts
 from ..checkpoint import checkpoint_paths
 from ..errors import MLPError, TrainingInterrupted
-from ..trained import save_weights
 from ..training import Callback
 from . import space
 from . import study as studies
@@ -69,6 +68,9 @@ class Reporter(Callback):
             self.pruned_at = epoch
             self.stop_training = True
 
+    def run_status(self) -> dict:
+        return {} if self.pruned_at is None else {"status": PRUNED, "pruned_epoch": self.pruned_at}
+
 
 @dataclass
 class Context:
@@ -118,7 +120,7 @@ def run(trial, ctx: Context, interrupt=None) -> float:
     trial.set_user_attr("figures", {**figures(metrics), **({"status": PRUNED} if pruned else {})})
     trial.set_user_attr("seconds", time.perf_counter() - started)
     if pruned:
-        mark_pruned(run_dir, reporter.pruned_at, result.model)
+        mark_pruned(run_dir, reporter.pruned_at)
         raise op.TrialPruned(f"pruned at epoch {reporter.pruned_at}")
     value = (metrics.get("val") or {}).get(ctx.metric.removeprefix("val_"))
     if value is None or not math.isfinite(value):
@@ -136,21 +138,15 @@ def figures(metrics: dict) -> dict:
             "epochs_run": metrics.get("epochs_run"), "status": metrics.get("status")}
 
 
-def mark_pruned(run_dir: Path, epoch: int, model) -> None:
-    """weights.npz's meta, metrics.json and run.json say the run was pruned
-    (at ``epoch``): its weights are those of that epoch (or of early
-    stopping's best before it). ``model``: the run's TrainedModel, rewritten
-    with the marked metrics."""
-    marked = {"status": PRUNED, "pruned_epoch": epoch}
-    model.metrics = {**model.metrics, **marked}
-    save_weights(run_dir / "weights.npz", model)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    artifacts.write_json(run_dir / "metrics.json", {**metrics, **marked})
+def mark_pruned(run_dir: Path, epoch: int) -> None:
+    """run.json says the run was pruned (at ``epoch``), as metrics.json and the
+    weights file's meta do (Reporter.run_status): its weights are those of
+    that epoch (or of early stopping's best before it)."""
     try:
         record = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
         return
-    artifacts.write_json(run_dir / "run.json", {**record, **marked})
+    artifacts.write_json(run_dir / "run.json", {**record, "status": PRUNED, "pruned_epoch": epoch})
 
 
 def _resumable_copy(tune_dir, retry_of, run_dir: Path, metric: str):

@@ -206,10 +206,12 @@ def may_prune(pruner, after: int, epoch: int) -> bool:
     a rung lies in between (see _rung_hyperband), the median pruner at any
     epoch, none never. Asking only then gives the same decisions as asking
     at every epoch."""
+    from optuna.pruners import NopPruner  # loaded by now: no per-epoch optuna() set-up
+
     rung_between = getattr(pruner, "rung_between", None)
     if rung_between is not None:
         return rung_between(after, epoch)
-    return not isinstance(pruner, optuna().pruners.NopPruner)
+    return not isinstance(pruner, NopPruner)
 
 
 def open_study(storage, name: str, direction: str, sampler=None, pruner=None, create: bool = True):
@@ -261,9 +263,10 @@ def counts(study) -> dict:
             "slots": sum(map(_fresh, found))}
 
 
-def done(study, budget: int) -> bool:
-    """Every one of ``budget`` slots taken and no retry waiting: nothing more to ask for."""
-    c = counts(study)
+def done(study, budget: int, c: dict | None = None) -> bool:
+    """Every one of ``budget`` slots taken and no retry waiting: nothing more
+    to ask for (``c``: the study's counts, if the caller has them)."""
+    c = c or counts(study)
     return c["slots"] >= budget and not c["waiting"]
 
 
