@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import run_folder
+from .data.splitting import SplitError, train_test_indices
 from .errors import MLPError
 from .prepare import Split, generators, prepare_data, random_state
 from .runner import resolve_config, train
@@ -37,7 +38,7 @@ def cross_validate(
     ``run_dirs`` (``out/fold-1`` ...; without ``out`` nothing is written).
     ``on_fold(i, folds, result)`` is called as fold i (from 1) ends.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     if folds < 2:
         raise MLPError(f"--folds {folds}: cross-validation needs at least 2 folds")
@@ -76,11 +77,10 @@ def cross_validate(
             index = {"train": rest}
             if val_size > 0:
                 try:
-                    index["train"], index["val"] = train_test_split(
-                        rest, test_size=val_size, random_state=val_state,
-                        stratify=rows.target[rest] if stratified else None,
+                    index["train"], index["val"] = train_test_indices(
+                        rest, val_size, rows.target[rest] if stratified else None, val_state
                     )
-                except ValueError as exc:
+                except SplitError as exc:
                     raise MLPError(
                         f"data.val_size: cannot split a validation set off fold {i + 1}'s {len(rest)} "
                         f"training samples ({str(exc).split('. ')[0][:160]}); try another data.val_size or fewer folds"

@@ -1,26 +1,25 @@
 """Metrics by task; the loss is the model's own objective.
 
-Two sets, with scikit-learn's definitions throughout:
+Every figure has scikit-learn's definition, computed here in NumPy, so that
+scoring a run never imports scikit-learn (about 0.8 s of every short
+``mlp train``); tests/test_metrics.py checks each against scikit-learn's own
+function. Two sets:
 
-- every epoch (``full=False``), the validation metrics that cost next to
-  nothing: for classification those that one confusion matrix gives (a count
-  per (true, predicted) pair, from one ``np.bincount``), for multi-label those
-  that the per-label counts of hits, misses and false alarms give, for
-  regression the per-target sums of errors. A full scikit-learn suite every
-  epoch would cost more than the epoch on a small data set.
-- the final figures (``full=True``: metrics.json, ``mlp eval``), each from its
-  scikit-learn.metrics function, plus the ones that need the probabilities or
-  a sort (log loss, ROC AUC) and the confusion matrix itself.
+- every epoch (``full=False``), the validation metrics that one pass over the
+  counts gives: for classification those of one confusion matrix (a count per
+  (true, predicted) pair, from one ``np.bincount``), for multi-label those of
+  the per-label counts of hits, misses and false alarms, for regression the
+  per-target sums of errors.
+- the final figures (``full=True``: metrics.json, ``mlp eval``): the same,
+  plus those that need the probabilities or a sort (log loss, ROC AUC) and
+  the confusion matrix itself.
 
-The tests check every per-epoch figure against scikit-learn's own function.
 Where scikit-learn would divide by zero (the precision of a class never
 predicted) the figure is 0, as with its ``zero_division=0``; a figure that is
 undefined (ROC AUC with a class absent, r2 on one sample) is None / NaN,
 written as null.
 """
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -57,8 +56,6 @@ def classification(y: np.ndarray, proba: np.ndarray, loss: float, full: bool = F
     scikit-learn does when given the labels."""
     k = proba.shape[1]
     pred = proba.argmax(axis=1)
-    if full:
-        return {"loss": loss, **_classification_sklearn(y, proba, pred, k)}
     counts = confusion_counts(y, pred, k)
     hits = np.diag(counts).astype(np.float64)
     support, predicted = counts.sum(axis=1), counts.sum(axis=0)
@@ -74,35 +71,53 @@ def classification(y: np.ndarray, proba: np.ndarray, loss: float, full: bool = F
         out[f"{name}_macro"] = float(per_class.mean())
     for name, per_class in (("precision", precision), ("recall", recall), ("f1", f1)):
         out[f"{name}_weighted"] = float(_ratio(per_class @ support, support.sum()))
+    if full:
+        proba = proba.astype(np.float64)
+        out["log_loss"] = log_loss(y, proba)
+        truth = y[:, None] == np.arange(k)
+        # Binary: the positive class's AUC; more classes: one-vs-rest, macro-averaged.
+        out["roc_auc"] = roc_auc(truth[:, 1:], proba[:, 1:]) if k == 2 else roc_auc(truth, proba)
+        out["confusion_matrix"] = counts.tolist()
     return out
 
 
-def _classification_sklearn(y, proba, pred, k) -> dict:
-    from sklearn.metrics import (
-        accuracy_score, balanced_accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support,
-    )
-
-    labels = np.arange(k)
-    out = {"accuracy": float(accuracy_score(y, pred)), "balanced_accuracy": float(balanced_accuracy_score(y, pred))}
-    for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y, pred, labels=labels, average=average, zero_division=0)
-        out.update({f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)})
-    proba = proba.astype(np.float64)
-    out["log_loss"] = float(log_loss(y, proba, labels=labels))
-    out["roc_auc"] = _roc_auc(y, proba[:, 1] if k == 2 else proba, multi_class="ovr", labels=labels)
-    out["confusion_matrix"] = confusion_matrix(y, pred, labels=labels).tolist()
-    return out
+def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    """Mean negative log of each sample's probability for its true class,
+    clipped to [eps, 1 - eps] (scikit-learn's log_loss with the model's labels)."""
+    eps = np.finfo(proba.dtype).eps
+    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], eps, 1 - eps))))
 
 
-def _roc_auc(y, score, **options) -> float | None:
-    """ROC AUC, or None where undefined (a class absent from y)."""
-    from sklearn.metrics import roc_auc_score
+def roc_auc(truth: np.ndarray, score: np.ndarray) -> float | None:
+    """Macro mean over columns of the area under each column's ROC curve
+    (truth (n, m) bool, score (n, m)); None if a column has no positive or no
+    negative sample, where it is undefined (scikit-learn's roc_auc_score).
 
-    try:
-        value = float(roc_auc_score(y, score, **options))
-    except ValueError:  # older scikit-learn raises where newer warns and returns NaN
-        return None
-    return None if np.isnan(value) else value
+    Each area is the Mann-Whitney statistic: the chance that a random positive
+    scores above a random negative, ties counting one half, from average
+    ranks; it equals the trapezoidal area under the curve."""
+    areas = []
+    for j in range(truth.shape[1]):
+        positive = truth[:, j]
+        n_pos = int(positive.sum())
+        n_neg = len(positive) - n_pos
+        if n_pos == 0 or n_neg == 0:
+            return None
+        rank_sum = _average_ranks(score[:, j])[positive].sum()
+        areas.append((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(areas))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1, tied values sharing the mean of their ranks."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = ((starts + 1 + ends) / 2)[np.cumsum(first) - 1]
+    return ranks
 
 
 # --------------------------------------------------------------------------- multi-label
@@ -113,13 +128,11 @@ def multilabel(y: np.ndarray, proba: np.ndarray, loss: float, full: bool = False
     the multi-label metrics; a label is predicted where its probability is >= 0.5."""
     truth = y.astype(bool)
     pred = proba >= 0.5
-    if full:
-        return {"loss": loss, **_multilabel_sklearn(truth, proba, pred)}
     hits = (truth & pred).sum(axis=0)
     false_alarms, misses = (pred & ~truth).sum(axis=0), (truth & ~pred).sum(axis=0)
     row_hits = (truth & pred).sum(axis=1)
     row_errors = (truth != pred).sum(axis=1)
-    return {
+    out = {
         "loss": loss,
         "subset_accuracy": float(np.mean(row_errors == 0)),
         "hamming_loss": float(row_errors.sum() / max(truth.size, 1)),
@@ -127,19 +140,11 @@ def multilabel(y: np.ndarray, proba: np.ndarray, loss: float, full: bool = False
         "f1_macro": float(_ratio(2 * hits, 2 * hits + false_alarms + misses).mean()),
         "f1_samples": float(_ratio(2 * row_hits, 2 * row_hits + row_errors).mean()),
     }
-
-
-def _multilabel_sklearn(truth, proba, pred) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score, hamming_loss
-
-    out = {"subset_accuracy": float(accuracy_score(truth, pred)), "hamming_loss": float(hamming_loss(truth, pred))}
-    for average in ("micro", "macro", "samples"):
-        out[f"f1_{average}"] = float(f1_score(truth, pred, average=average, zero_division=0))
-    # Macro ROC AUC over the labels it is defined for (both 0 and 1 present), None if none is.
-    defined = [j for j in range(truth.shape[1]) if 0 < truth[:, j].sum() < len(truth)]
-    out["roc_auc"] = (
-        _roc_auc(truth[:, defined], proba[:, defined].astype(np.float64), average="macro") if defined else None
-    )
+    if full:
+        # Macro ROC AUC over the labels it is defined for (both 0 and 1 present), None if none is.
+        positives = truth.sum(axis=0)
+        defined = (positives > 0) & (positives < len(truth))
+        out["roc_auc"] = roc_auc(truth[:, defined], proba[:, defined].astype(np.float64)) if defined.any() else None
     return out
 
 
@@ -148,10 +153,9 @@ def _multilabel_sklearn(truth, proba, pred) -> dict:
 
 def regression(y: np.ndarray, pred: np.ndarray, loss: float, full: bool = False) -> dict:
     """y, pred (n, k) -> the loss, r2, mse, rmse, mae, explained_variance, each
-    averaged uniformly over the k targets (scikit-learn's multioutput default)."""
+    averaged uniformly over the k targets (scikit-learn's multioutput default);
+    the final set (``full``) is the same."""
     y, pred = y.astype(np.float64), pred.astype(np.float64)
-    if full:
-        return {"loss": loss, **_regression_sklearn(y, pred)}
     error = y - pred
     mse = np.mean(error * error, axis=0)
     return {
@@ -174,20 +178,6 @@ def _explained(residual: np.ndarray, y: np.ndarray) -> float:
     return float(score.mean())
 
 
-def _regression_sklearn(y, pred) -> dict:
-    from sklearn.metrics import (
-        explained_variance_score, mean_absolute_error, mean_squared_error, r2_score, root_mean_squared_error,
-    )
-
-    return {
-        "r2": float(r2_score(y, pred)),
-        "mse": float(mean_squared_error(y, pred)),
-        "rmse": float(root_mean_squared_error(y, pred)),
-        "mae": float(mean_absolute_error(y, pred)),
-        "explained_variance": float(explained_variance_score(y, pred)),
-    }
-
-
 # --------------------------------------------------------------------------- entry points
 
 SCORERS = {"classification": classification, "multilabel": multilabel, "regression": regression}
@@ -197,25 +187,24 @@ def score(network, X: np.ndarray, y: np.ndarray, task: str, full: bool = False) 
     """The metrics of ``task`` for a network on already-scaled X: the per-epoch
     set, or with ``full`` every final figure."""
     loss, out = network.evaluate(X, y)
-    with warnings.catch_warnings():
-        # A class absent from a small split (its recall is 0), or r2 on one sample
-        # (undefined: NaN, written as null), is not the user's error to be warned of.
-        warnings.simplefilter("ignore")
-        return SCORERS[task](y, out, loss, full=full)
+    return SCORERS[task](y, out, loss, full=full)
 
 
 def per_class(y: np.ndarray, pred: np.ndarray, labels) -> dict:
-    """{label: {precision, recall, f1, support}} from scikit-learn's
-    precision_recall_fscore_support; y, pred class indices (n,) or 0/1 label
-    matrices (n, k); ``labels`` names the classes / label columns in order."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        p, r, f, s = precision_recall_fscore_support(
-            y, pred, labels=np.arange(len(labels)), average=None, zero_division=0
-        )
+    """{label: {precision, recall, f1, support}} as scikit-learn's
+    precision_recall_fscore_support(average=None, zero_division=0); y, pred
+    class indices (n,) or 0/1 label matrices (n, k); ``labels`` names the
+    classes / label columns in order."""
+    k = len(labels)
+    if y.ndim == 1:
+        counts = confusion_counts(y, pred, k)
+        hits, support, predicted = np.diag(counts), counts.sum(axis=1), counts.sum(axis=0)
+    else:
+        truth, pred = y.astype(bool), pred.astype(bool)
+        hits, support, predicted = (truth & pred).sum(axis=0), truth.sum(axis=0), pred.sum(axis=0)
+    precision, recall, f1 = _ratio(hits, predicted), _ratio(hits, support), _ratio(2 * hits, support + predicted)
     return {
-        str(label): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        str(label): {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                     "support": int(support[i])}
         for i, label in enumerate(labels)
     }

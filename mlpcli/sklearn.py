@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .builder import Trainer
 from .config import parse_config
+from .data.splitting import SplitError, train_test_indices
 from .errors import ConfigError
 from .heads import resolve_head
 from .prepare import PreparedData, Split, generators, random_state
@@ -131,22 +132,18 @@ class _MLPNet(BaseEstimator):
         n = len(target)
         if not val_size:
             return {"train": np.arange(n)}
-        from sklearn.model_selection import train_test_split
-
         stratify = target if task == "classification" else None
         try:
             try:
-                train, val = train_test_split(
-                    np.arange(n), test_size=val_size, stratify=stratify, random_state=random_state
-                )
-            except ValueError:
+                train, val = train_test_indices(np.arange(n), val_size, stratify, random_state)
+            except SplitError:
                 if stratify is None:
                     raise
                 # Too few samples of some class to stratify: a plain random split (the CLI refuses
                 # instead; scikit-learn's searches hand estimators small folds).
                 stratify = None
-                train, val = train_test_split(np.arange(n), test_size=val_size, random_state=random_state)
-        except ValueError as exc:
+                train, val = train_test_indices(np.arange(n), val_size, None, random_state)
+        except SplitError as exc:
             reason = str(exc).split(". ")[0][:160]
             raise ValueError(
                 f"val_size (validation_fraction)={val_size}: cannot split a validation set off {n} samples "

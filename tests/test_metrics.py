@@ -121,3 +121,30 @@ def test_every_logged_metric_can_be_monitored_in_the_right_direction():
         assert monitors(task) == ["val_loss", *(f"val_{m}" for m in names), "train_loss"]
     assert {"precision_weighted", "f1_samples", "subset_accuracy", "explained_variance"} <= MAXIMISED
     assert not {"hamming_loss", "mse", "rmse", "mae", "loss", "log_loss"} & MAXIMISED
+
+
+@pytest.mark.parametrize("k", [2, 3, 6])
+def test_ranking_figures_with_ties_and_certain_mistakes_are_scikit_learns(k):
+    """ROC AUC counts tied scores one half and log loss clips a probability of
+    0 for the true class at eps, as scikit-learn does: probabilities rounded
+    to one decimal (many ties), some rows certain of a wrong class."""
+    y, proba = classification_case(10 + k, 300, k)
+    proba = np.round(proba, 1)
+    proba[:20] = 0.0
+    proba[np.arange(20), (y[:20] + 1) % k] = 1.0  # sure, and wrong
+    proba /= proba.sum(axis=1, keepdims=True)
+    full = metrics.classification(y, proba, 0.5, full=True)
+    assert full["log_loss"] == pytest.approx(skm.log_loss(y, proba, labels=np.arange(k)), rel=1e-12)
+    expected = skm.roc_auc_score(y, proba[:, 1]) if k == 2 else skm.roc_auc_score(y, proba, multi_class="ovr")
+    assert full["roc_auc"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_multilabel_per_class_table_is_scikit_learns():
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, 2, (50, 4))
+    pred = rng.integers(0, 2, (50, 4))
+    pred[:, 2] = 0  # a label never predicted: precision 0, not a division by zero
+    table = metrics.per_class(y, pred, ["a", "b", "c", "d"])
+    p, r, f, s = skm.precision_recall_fscore_support(y, pred, zero_division=0)
+    for i, row in enumerate(table.values()):
+        assert row == pytest.approx({"precision": p[i], "recall": r[i], "f1": f[i], "support": s[i]})

@@ -3,7 +3,9 @@ load_dataset, which reads any data.dataset (a registry name, ``openml:``, a
 file) into features and raw targets.
 
 scikit-learn is imported inside the functions that need it, so importing this
-module (as the config schema does, for the registry's names) stays cheap.
+module (as the config schema does, for the registry's names) stays cheap; a
+bundled data set without options is read from scikit-learn's files directly
+(bundled), so a run on it never imports scikit-learn.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import inspect
 import numpy as np
 
 from ..errors import DataError
+from .bundled import read_bundled
 from .checks import check_xy
 from .files import read_npy_pair, read_xy, squeeze_column
 from .openml import fetch_openml, is_openml, openml_options
@@ -53,6 +56,8 @@ def _sklearn_function(name: str):
 
 def check_options(dataset: str, options: dict) -> None:
     """Refuse data.options keys the loader or generator does not take."""
+    if not options:
+        return
     if is_openml(dataset):
         function = "fetch_openml"
         valid = openml_options()
@@ -89,6 +94,8 @@ def load_dataset(
     elif dataset.lower().endswith(".npy"):
         check_options(dataset, options)
         X, y = read_npy_pair(dataset, target)
+    elif dataset in LOADERS and not options and (bundled := read_bundled(dataset)) is not None:
+        X, y = bundled  # scikit-learn's own files, read without importing it
     elif dataset in DATASETS:
         check_options(dataset, options)
         fn = _sklearn_function(dataset)

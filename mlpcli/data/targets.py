@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
+from .splitting import SplitError, train_test_indices
 
 # Whole-number floats are classes when they are few, as AutoGluon's infer_problem_type
 # decides (scikit-learn's type_of_target calls every whole-number float array
@@ -123,13 +124,11 @@ def refuse_identifier(y: np.ndarray, source: str, column: str | None = None) -> 
 def split(y, task: str, test_size: float, val_size: float, random_state: int) -> dict[str, np.ndarray]:
     """Sample indices by split: test held out, then validation from the rest;
     stratified for classification."""
-    from sklearn.model_selection import train_test_split
-
     def cut(idx, size, name, key):
         stratify = y[idx] if task == "classification" else None
         try:
-            return train_test_split(idx, test_size=size, stratify=stratify, random_state=random_state)
-        except ValueError as exc:
+            return train_test_indices(idx, size, stratify, random_state)
+        except SplitError as exc:
             reason = str(exc).split(". ")[0][:160]
             raise DataError(
                 f"data.{key}: cannot split off the {name} set from {len(idx)} samples ({reason}); "
