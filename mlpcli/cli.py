@@ -52,11 +52,14 @@ def cli():
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(config, out, overrides, overwrite, as_json, quiet):
     """Train the model CONFIG describes and write its run folder."""
+    from .plots.worker import start_early
+
+    plotter = start_early(config, overrides)  # matplotlib's import overlaps ours, not just the data and training
     from . import runner
 
     result = runner.train(
         config, out, overrides=overrides, overwrite=overwrite, callbacks=_progress(quiet), interrupt=STOP,
-        background_plots=True,
+        background_plots=True, plotter=plotter,
     )
     _report(result, as_json)
 

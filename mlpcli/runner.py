@@ -75,6 +75,7 @@ def train(
     interrupt=None,
     resume_dir: run_folder.RunFolder | None = None,
     background_plots: bool = False,
+    plotter=None,
 ) -> RunResult:
     """Train the model a config describes and write its run folder.
 
@@ -85,14 +86,19 @@ def train(
     ``resume_dir`` (held by ``resume``) continues the run in that folder from its checkpoint.
     A run that diverges or is interrupted records its status in metrics.json.
     ``background_plots`` (one run per process: the CLI) draws the pictures in
-    a helper process started before the data loads (plots.worker).
+    a helper process started before the data loads (plots.worker), or in
+    ``plotter``, one the caller started earlier (``plots.worker.start_early``),
+    which a run without pictures closes.
     """
     started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    plotter = None
     try:
         cfg, name = resolve_config(config_or_path, overrides)
         resolved = cfg.to_dict()
-        if background_plots and resolved["output"]["plots"]:
+        if not (background_plots and resolved["output"]["plots"]):
+            if plotter is not None:
+                plotter.close()
+            plotter = None
+        elif plotter is None:
             from .plots.worker import PlotWorker, wanted
 
             plotter = PlotWorker.start() if wanted(resolved) else None

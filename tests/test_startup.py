@@ -166,3 +166,42 @@ def test_a_run_that_fails_ends_its_picture_helper_at_once_and_draws_nothing(tmp_
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("Error: ") and "missing.csv" in done.stderr, done.stderr
     assert not (tmp_path / "run").exists() and not list(tmp_path.rglob("*.png"))
+
+
+@pytest.mark.plots
+def test_a_config_that_never_mentions_plots_starts_the_helper_before_the_imports(tmp_path):
+    """The early helper (plots.worker.start_early) draws the same pictures."""
+    config = _config()
+    del config["output"]  # pictures on by default, and "plots" nowhere in the text
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "cli" / "c.yaml").write_text(yaml.safe_dump(config))
+    assert _mlp_in_fresh_process(tmp_path / "cli", "train", "c.yaml", "--out", "run", "--quiet") == ""
+    mlpcli.train(config, tmp_path / "api" / "run")
+    for name in ("learning_curves.png", "confusion_matrix.png"):
+        assert (tmp_path / "cli" / "run" / name).read_bytes() == (tmp_path / "api" / "run" / name).read_bytes(), name
+
+
+def test_the_helper_starts_early_only_when_pictures_are_surely_on(tmp_path, monkeypatch):
+    from mlpcli.plots import worker
+
+    monkeypatch.setattr(worker, "_own_process", lambda: True)  # pytest captures stderr
+    started = []
+    monkeypatch.setattr(worker.PlotWorker, "start", classmethod(lambda cls: started.append(1) or "helper"))
+    (tmp_path / "plain.yaml").write_text("data: {dataset: iris}\n")
+    (tmp_path / "off.yaml").write_text("data: {dataset: iris}\noutput: {plots: false}\n")
+    (tmp_path / "long.yaml").write_text("# " + "x" * worker._TEXT_READ + "\n")
+    os.mkfifo(tmp_path / "fifo.yaml")
+    assert worker.start_early(str(tmp_path / "plain.yaml")) == "helper"
+    assert worker.start_early(str(tmp_path / "plain.yaml"), ["output.plots=false"]) is None
+    for name in ("off.yaml", "long.yaml", "fifo.yaml", "missing.yaml", "-"):  # a pipe is never read here
+        assert worker.start_early(str(tmp_path / name) if name != "-" else name) is None, name
+    assert started == [1]
+
+
+def test_a_run_without_pictures_closes_a_helper_started_early(tmp_path):
+    from mlpcli.plots.worker import PlotWorker
+
+    helper = PlotWorker.start()
+    mlpcli.runner.train(_config(plots=False), tmp_path / "run", background_plots=True, plotter=helper)
+    assert helper.process.returncode == -9
+    assert (tmp_path / "run" / "weights.npz").exists() and not list(tmp_path.rglob("*.png"))
