@@ -55,7 +55,12 @@ def train(config, out, overrides, overwrite, as_json, quiet):
     from .plots.worker import start_early
 
     plotter = start_early(config, overrides)  # matplotlib's import overlaps ours, not just the data and training
-    from . import runner
+    try:
+        from . import runner
+    except BaseException:
+        if plotter is not None:
+            plotter.close()
+        raise
 
     result = runner.train(
         config, out, overrides=overrides, overwrite=overwrite, callbacks=_progress(quiet), interrupt=STOP,

@@ -160,7 +160,7 @@ def regression(y: np.ndarray, pred: np.ndarray, loss: float, full: bool = False)
     mse = np.mean(error * error, axis=0)
     return {
         "loss": loss,
-        "r2": _explained(mse, y),
+        "r2": _explained(mse, y) if len(y) > 1 else float("nan"),  # undefined on one sample
         "mse": float(mse.mean()),
         "rmse": float(np.sqrt(mse).mean()),
         "mae": float(np.abs(error).mean()),
@@ -170,9 +170,8 @@ def regression(y: np.ndarray, pred: np.ndarray, loss: float, full: bool = False)
 
 def _explained(residual: np.ndarray, y: np.ndarray) -> float:
     """Mean over targets of 1 - residual / var(y), with scikit-learn's rules for a
-    constant target (1 if predicted exactly, else 0); NaN for fewer than 2 samples."""
-    if len(y) < 2:
-        return float("nan")
+    constant target (1 if predicted exactly, else 0; so explained variance is 1
+    on one sample, where r2 is undefined)."""
     total = np.var(y, axis=0)
     score = np.where(total > 0, 1 - _ratio(residual, total), np.where(residual == 0, 1.0, 0.0))
     return float(score.mean())

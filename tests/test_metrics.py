@@ -104,7 +104,9 @@ def test_regression_edge_cases_follow_scikit_learn():
     assert exact["r2"] == skm.r2_score(constant, constant) == 1.0
     assert off["r2"] == skm.r2_score(constant, constant + 1) == 0.0
     assert off["explained_variance"] == skm.explained_variance_score(constant, constant + 1)
-    assert np.isnan(metrics.regression(np.ones((1, 1)), np.zeros((1, 1)), 1.0)["r2"])
+    one = metrics.regression(np.full((1, 1), 3.0), np.full((1, 1), 2.0), 1.0, full=True)
+    assert np.isnan(one["r2"])  # undefined on one sample; scikit-learn warns and gives NaN
+    assert one["explained_variance"] == skm.explained_variance_score([[3.0]], [[2.0]]) == 1.0
 
 
 def test_per_class_table_is_scikit_learns():

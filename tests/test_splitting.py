@@ -7,6 +7,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from mlpcli import data
+from mlpcli.errors import DataError
 from mlpcli.data.splitting import SplitError, train_test_indices
 
 CASES = [  # (class counts or None for no stratification, test_size, seed)
@@ -66,6 +67,17 @@ def test_a_cut_that_scikit_learn_refuses_is_refused_with_the_reason(labels, test
         train_test_split(np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=0)
     with pytest.raises(SplitError, match=reason):
         train_test_indices(np.arange(len(labels)), test_size, labels, 0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_labels_that_are_not_finite_are_refused_as_scikit_learn_refuses_them(bad):
+    labels = np.array([0.0, 1.0, bad] * 3 + [0.0])
+    with pytest.raises(ValueError):
+        train_test_split(np.arange(10), test_size=0.3, stratify=labels, random_state=1)
+    with pytest.raises(SplitError, match="NaN" if np.isnan(bad) else "infinity"):
+        train_test_indices(np.arange(10), 0.3, labels, 1)
+    with pytest.raises(DataError, match=r"data\.test_size: cannot split off the test set .*Input y contains"):
+        data.split(labels, "classification", 0.3, 0.0, 1)
 
 
 def test_runs_split_as_before():

@@ -98,6 +98,7 @@ def read_bundled(name: str) -> tuple[np.ndarray, np.ndarray] | None:
     if folder is None or name not in READERS:
         return None
     try:
-        return READERS[name](folder)
+        X, y = READERS[name](folder)
     except (OSError, ValueError, IndexError, EOFError):
         return None
+    return (X, y) if X.ndim == 2 and len(X) == len(y) > 0 and X.shape[1] > 0 else None

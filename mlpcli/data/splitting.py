@@ -46,6 +46,8 @@ def train_test_indices(
 def _stratified(y: np.ndarray, n_train: int, n_test: int, rng: np.random.RandomState):
     if y.ndim != 1:
         raise SplitError(f"stratify needs one label per sample, got shape {y.shape}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():  # scikit-learn's check of y; np.unique would make them a class
+        raise SplitError("Input y contains NaN." if np.isnan(y).any() else "Input y contains infinity.")
     classes, y_indices, class_counts = np.unique(y, return_inverse=True, return_counts=True)
     n_classes = len(classes)
     if class_counts.min() < 2:

@@ -51,8 +51,9 @@ _TEXT_READ = 1 << 16  # a config longer than this is not looked at early: the ru
 def start_early(config: str, overrides=()) -> PlotWorker | None:
     """The helper, started before the run's own imports (about 0.3 s earlier
     than the run could, which is about what a short run then waits for it),
-    when pictures are surely on: the config file and the --set overrides never
-    mention ``plots`` (whose default is on). Otherwise None, and the run
+    when pictures are on by default: the config file and the --set overrides
+    never mention ``plots`` (a key spelt with YAML escapes still turns them
+    off, and the run then closes the helper). Otherwise None, and the run
     starts its helper once its config is resolved, as before; a run that turns
     out to draw nothing closes an early helper, which has written nothing."""
     if config == "-" or any("plots" in o for o in overrides) or not _own_process():
