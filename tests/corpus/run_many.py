@@ -46,8 +46,8 @@ def run(job: dict) -> dict:
 
 
 if __name__ == "__main__":
-    # Imported once, before the forks: mlpcli and what a run imports once its data is read
-    # (scikit-learn, ~0.8 s that every child reaching its data would pay again).
+    # Imported once, before the forks: mlpcli and what some runs import once their data is read
+    # (scikit-learn for the generated data sets and data.options, ~0.8 s each child would pay again).
     import sklearn.datasets  # noqa: F401
     import sklearn.metrics  # noqa: F401
     import sklearn.model_selection  # noqa: F401
