@@ -90,11 +90,17 @@ def test_two_processes_share_one_postgres_study(tmp_path, postgres_url):  # noqa
 
     # The study, seen from either folder, holds all the trials, complete.
     from mlpcli.tune import load_study, read_results
+    from mlpcli.tune import study as studies
 
     for tune_dir in (machine_a, machine_b):
-        trials = load_study(tune_dir).get_trials(deepcopy=False)
+        study = load_study(tune_dir)
+        trials = studies.trials(study)  # (a process that lost the race for the last slot asked for a surplus trial)
         assert sorted(t.number for t in trials) == list(range(TRIALS))
         assert {t.state.name for t in trials} == {"COMPLETE"}
+        for t in study.get_trials(deepcopy=False):
+            if t.number >= TRIALS:  # surplus: failed unrun, in no machine's folder
+                assert t.user_attrs.get("surplus") and t.state.name == "FAIL", t
+                assert not any((m / f"trial-{t.number:04d}").exists() for m in (machine_a, machine_b))
     # The process that finished last wrote every machine's trials in its results, each naming its machine.
     rows = {row["number"]: row for tune_dir in (machine_a, machine_b) for row in read_results(tune_dir)}
     assert sorted(rows) == list(range(TRIALS))
