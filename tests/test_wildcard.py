@@ -157,6 +157,36 @@ def test_the_list_is_set_before_the_wildcard_whatever_the_order_given():
     assert trial.name == "dropout=0.2,layers=units-8+units-4"  # names keep the order given
 
 
+def test_a_set_inside_a_swept_value_applies_to_each_value_instead_of_being_replaced(tmp_path):
+    """--set model.layers[*].dropout=0.3 with --grid model.layers=...: every
+    swept list gets the dropout (before, the swept list replaced it without a
+    word); a --set on the same key as a sweep still loses to the trial's value."""
+    result = run_mlp("sweep", _config(tmp_path), "--set", "model.layers[*].dropout=0.3", "--set", "train.epochs=1",
+                     "--grid", "model.layers=[{units: 8}, {units: 4}],[{units: 6}]", "--grid", "train.epochs=2",
+                     "--out", tmp_path / "s", "--quiet")
+    assert result.returncode == 0, result.stderr
+    for row in _csv(tmp_path / "s" / "results.csv"):
+        config = yaml.safe_load((tmp_path / "s" / row["trial"] / "config.yaml").read_text())
+        assert [layer["dropout"] for layer in config["model"]["layers"]] == [0.3] * len(config["model"]["layers"])
+        assert config["train"]["epochs"] == 2
+    from mlpcli.config import with_swept
+
+    assert with_swept(["model.layers[0].units=5", "seed=1"], ["model.layers=[{units: 2}]", "seed=2"]) == [
+        "seed=1", "model.layers=[{units: 2}]", "seed=2", "model.layers[0].units=5"]
+
+
+def test_a_tune_set_inside_a_chosen_value_applies_to_it(tmp_path):
+    pytest.importorskip("optuna")  # as tests/test_tune.py: the tune extra
+    result = run_mlp("tune", _config(tmp_path), "--set", "model.layers[*].dropout=0.3", "--set", "data.val_size=0.2",
+                     "--choice", "model.layers=[{units: 8}, {units: 4}],[{units: 6}]", "--trials", "2",
+                     "--pruner", "none", "--out", tmp_path / "t", "--quiet")
+    assert result.returncode == 0, result.stderr
+    configs = [yaml.safe_load(p.read_text()) for p in (tmp_path / "t").glob("trial-*/config.yaml")]
+    assert len(configs) == 2
+    for config in configs:
+        assert [layer["dropout"] for layer in config["model"]["layers"]] == [0.3] * len(config["model"]["layers"])
+
+
 @pytest.mark.parametrize("items, shown", [
     (["model.layers[*].dropout=0,0.2", "model.layers[0].dropout=0.1"], "model.layers[0].dropout: also set by model.layers[*].dropout"),
     (["model.layers.0.units=4", "model.layers[0].units=5"], "model.layers[0].units: swept twice (model.layers.0.units)"),

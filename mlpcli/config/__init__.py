@@ -18,7 +18,9 @@ from .base import type_name
 from .loading import MAX_DEPTH, empty_document, parse_yaml, read_stdin, read_text, read_yaml, too_deep
 from .messages import explain
 from .optimization import OPTIMIZER_CONFIGS, SCHEDULE_CONFIGS
-from .overrides import apply_overrides, expand_key, key_text, override_paths, parse_key, set_value, value_text
+from .overrides import (
+    apply_overrides, expand_key, holds, key_text, override_paths, parse_key, set_value, value_text, with_swept,
+)
 from .schema import Config
 from .tasks import MAXIMISED, TASK_METRICS, monitor_problem, monitored, monitors, task_problem
 
@@ -26,6 +28,7 @@ __all__ = [
     "MAXIMISED", "OPTIMIZER_CONFIGS", "SCHEDULE_CONFIGS", "STDIN", "TASK_METRICS", "Config",
     "apply_overrides", "expand_key", "key_text", "load_config", "monitor_problem", "monitored", "monitors", "parse_config",
     "parse_key", "parse_yaml", "read_stdin", "read_stdin_config", "read_yaml", "set_value", "task_problem", "value_text",
+    "holds", "with_swept",
 ]
 
 STDIN = "-"  # the config path that reads the config from standard input

@@ -63,6 +63,23 @@ def override_path(item: str) -> tuple:
     return parse_key(item.partition("=")[0])
 
 
+def holds(outer: tuple, inner: tuple) -> bool:
+    """Whether setting key path ``outer`` replaces what ``inner`` sets:
+    model.layers holds model.layers[*].dropout and model.layers[0].units."""
+    return len(outer) < len(inner) and all(a == b or WILDCARD in (a, b) for a, b in zip(outer, inner))
+
+
+def with_swept(sets, swept) -> list[str]:
+    """A sweep's or tune's --set items and one trial's swept KEY=VALUE items,
+    in the order they apply: the --set items first, except those inside a
+    swept value, which follow it (--set model.layers[*].dropout=0.2 applies
+    to each list --grid model.layers tries, instead of being replaced by it).
+    A swept key equal to a --set key wins, as the trial's own value."""
+    swept_paths = [override_path(item) for item in swept]
+    inside = [any(holds(path, override_path(item)) for path in swept_paths) for item in sets]
+    return [*(i for i, held in zip(sets, inside) if not held), *swept, *(i for i, held in zip(sets, inside) if held)]
+
+
 def set_value(raw: dict, key, value, *, source: str = "config", option: str | None = None) -> list[tuple]:
     """Set ``value`` at ``key`` (a path as written, or parsed) in ``raw``, in
     place: every item of a list at a ``[*]`` (each its own copy), making the

@@ -139,6 +139,8 @@ def expand(grid, ranges, n_random: int, seeds: int | None, base_seed: int, sets=
     grid points) x seeds base_seed, base_seed + 1, ... (``seeds`` K; None:
     the config's own seed). Names are ``key=value,...`` with the shortest
     distinguishing key suffix, filesystem-safe, stable across runs (naming.py)."""
+    from ..config import with_swept
+
     keys = [k for k, _ in grid] + [k for k, *_ in ranges]
     if seeds is not None:
         keys.append("seed")
@@ -157,7 +159,7 @@ def expand(grid, ranges, n_random: int, seeds: int | None, base_seed: int, sets=
                 params = {k: _yaml_value(v, "--grid") for k, v in texts.items()}
                 parts = {k: f"{short[k]}={value_name(v, params[k])}" for k, v in texts.items()}
                 group_parts = [part for k, part in parts.items() if k != "seed"]
-                overrides = (*sets, *(f"{k}={texts[k]}" for k in order))
+                overrides = tuple(with_swept(sets, [f"{k}={texts[k]}" for k in order]))
                 name = _unique(names, list(parts.values()), overrides)
                 group = _unique(groups, group_parts, tuple(o for o in overrides if not o.startswith("seed=")))
                 trials.append(Trial(name, params, overrides, group=group))
@@ -193,13 +195,9 @@ def _in_order(keys: list[str]) -> list[str]:
     """The keys in the order their overrides apply: after any swept key that
     holds them (model.layers before model.layers[*].dropout, which the new
     list would replace), else as given."""
-    from ..config import parse_key
+    from ..config import holds, parse_key
 
     paths = {k: parse_key(k) for k in keys}
-
-    def holds(outer, inner) -> bool:
-        return len(outer) < len(inner) and all(a == b or "*" in (a, b) for a, b in zip(outer, inner))
-
     return sorted(keys, key=lambda k: sum(holds(paths[o], paths[k]) for o in keys))
 
 

@@ -88,13 +88,14 @@ def run(trial, ctx: Context, interrupt=None) -> float:
     metric; raise optuna.TrialPruned when pruned, TrialFailed for the trial's
     own failure, TrainingInterrupted (checkpointed) at a signal."""
     from .. import runner
+    from ..config import with_swept
 
     op = studies.optuna()
     trial.set_user_attr(studies.HOST, studies.hostname())
     trial.set_user_attr(studies.PID, os.getpid())
     trial.set_user_attr(studies.PROCESS_SPACE, studies.process_space())
     values = {p.key: p.suggest(trial) for p in ctx.params}
-    items = [*ctx.sets, *space.overrides(ctx.params, values)]
+    items = with_swept(ctx.sets, space.overrides(ctx.params, values))
     run_dir = trial_dir(ctx.tune_dir, trial.number)
     started = time.perf_counter()
     try:

@@ -30,7 +30,7 @@ class Plan:
 def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner="hyperband", storage=None,
          study_name=None, out=None) -> Plan:
     """Parse and check everything a tune needs, writing nothing."""
-    from ..config import MAXIMISED, STDIN, read_stdin_config
+    from ..config import MAXIMISED, STDIN, read_stdin_config, with_swept
     from ..runner import resolve_config
 
     studies.optuna()  # refused first when Optuna is missing
@@ -42,12 +42,12 @@ def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner="
     for p in params:  # an unknown key or a value the schema refuses, named by its option
         for value in ([p.low, p.high] if p.kind != "categorical" else p.choices):
             try:
-                resolve_config(source, [*sets, p.override(value)])
+                resolve_config(source, with_swept(sets, [p.override(value)]))
             except ConfigError as exc:
                 option = "--choice" if p.kind == "categorical" else "--range"
                 raise ConfigError(f"{option} {p.override(value)}: {exc}") from None
     for items in space.sample_overrides(params):  # and together (a layer list chosen with [*] on it)
-        resolve_config(source, [*sets, *items])
+        resolve_config(source, with_swept(sets, items))
     if resolved["data"]["val_size"] <= 0:
         raise ConfigError("data.val_size: mlp tune compares trials on the validation split; set it above 0, "
                           "e.g. --set data.val_size=0.2")
