@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import run_folder
-from .data.splitting import SplitError, train_test_indices
+from .data.splitting import SplitError, k_folds, train_test_indices
 from .errors import MLPError
 from .prepare import Split, generators, prepare_data, random_state
 from .runner import resolve_config, train
@@ -29,7 +29,8 @@ def cross_validate(
     of its data set (data.test_size is not used: each held-out fold is the test set).
 
     Folds as scikit-learn's StratifiedKFold (KFold for regression or several
-    target columns), shuffled with a seed drawn from the config's seed. Each
+    target columns), shuffled with a seed drawn from the config's seed
+    (data.splitting.k_folds gives the same folds without importing it). Each
     fold trains exactly as ``train`` does, with its validation split
     (data.val_size > 0) cut from the training folds and the scaler fitted on
     the rest, and is scored on the held-out fold. Returns ``folds``, ``task``,
@@ -38,8 +39,6 @@ def cross_validate(
     ``run_dirs`` (``out/fold-1`` ...; without ``out`` nothing is written).
     ``on_fold(i, folds, result)`` is called as fold i (from 1) ends.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold
-
     if folds < 2:
         raise MLPError(f"--folds {folds}: cross-validation needs at least 2 folds")
     cfg, _ = resolve_config(config_or_path, overrides)
@@ -67,13 +66,11 @@ def cross_validate(
         if held and not overwrite:
             raise MLPError(f"{path}: already holds results ({', '.join(held)}); choose another --out or pass --overwrite")
 
-    splitter = (StratifiedKFold if stratified else KFold)(
-        folds, shuffle=True, random_state=random_state(rngs["split"])
-    )
+    fold_state = random_state(rngs["split"])
     val_size, val_state = resolved["data"]["val_size"], random_state(rngs["split"])
     per_fold, sizes, epochs = [], [], []
     with tempfile.TemporaryDirectory(prefix="mlp-cv-") as scratch:
-        for i, (rest, held_out) in enumerate(splitter.split(np.zeros(n), rows.target if stratified else None)):
+        for i, (rest, held_out) in enumerate(k_folds(n, folds, rows.target if stratified else None, fold_state)):
             index = {"train": rest}
             if val_size > 0:
                 try:

@@ -59,7 +59,7 @@ print(" ".join(sorted(m for m in ("sklearn", "scipy") if m in sys.modules)))
 
 
 def test_runs_on_bundled_sets_and_files_never_import_scikit_learn(tmp_path):
-    """validate, train, eval, predict and info on iris and on a CSV file."""
+    """validate, train, eval, predict, info and cv on iris and on a CSV file."""
     config = {"seed": 0, "data": {"dataset": "iris"}, "model": {"layers": [{"units": 8}]},
               "train": {"epochs": 3}, "output": {"plots": False}}
     (tmp_path / "iris.yaml").write_text(yaml.safe_dump(config))
@@ -71,7 +71,7 @@ def test_runs_on_bundled_sets_and_files_never_import_scikit_learn(tmp_path):
     commands = [
         "validate|iris.yaml", "train|iris.yaml|--out|a|--quiet", "eval|a/weights.npz",
         "train|file.yaml|--out|b|--quiet", "eval|b/weights.npz|--data|flowers.csv",
-        "predict|b/weights.npz|new.csv|--output|p.csv", "info|a/weights.npz",
+        "predict|b/weights.npz|new.csv|--output|p.csv", "info|a/weights.npz", "cv|iris.yaml|--folds|3",
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("MLP_DEBUG", "MPLBACKEND")}
     done = subprocess.run([sys.executable, "-c", PROBE, *commands], cwd=tmp_path, env=env,

@@ -8,7 +8,7 @@ from sklearn.model_selection import train_test_split
 
 from mlpcli import data
 from mlpcli.errors import DataError
-from mlpcli.data.splitting import SplitError, train_test_indices
+from mlpcli.data.splitting import SplitError, k_folds, train_test_indices
 
 CASES = [  # (class counts or None for no stratification, test_size, seed)
     ([50, 50, 50], 0.2, 0),
@@ -88,3 +88,26 @@ def test_runs_split_as_before():
     train, val = train_test_split(rest, test_size=0.25, stratify=y[rest], random_state=11)
     for name, want in (("train", train), ("val", val), ("test", test)):
         np.testing.assert_array_equal(parts[name], want)
+
+
+@pytest.mark.parametrize("n, folds, classes, seed", [
+    (150, 5, 3, 0), (101, 4, 2, 7), (60, 10, 5, 123), (37, 3, None, 1), (10, 10, None, 2**31 - 1), (1000, 7, 6, 5),
+])
+def test_the_folds_of_mlp_cv_are_scikit_learns(n, folds, classes, seed):
+    """Shuffled KFold / StratifiedKFold, fold for fold (labels in an order where
+    first appearance differs from sorted order, and uneven class sizes)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    rng = np.random.default_rng(seed)
+    if classes is None:
+        labels, splitter = None, KFold(folds, shuffle=True, random_state=seed)
+    else:
+        labels = np.array(["z", "b", "m", "a", "q", "c"])[rng.choice(classes, n, p=np.arange(1, classes + 1) / sum(range(1, classes + 1)))]
+        labels[:classes * folds] = np.repeat(np.array(["z", "b", "m", "a", "q", "c"])[:classes], folds)  # each class >= folds
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    expected = list(splitter.split(np.zeros(n), labels))
+    got = list(k_folds(n, folds, labels, seed))
+    assert len(got) == len(expected) == folds
+    for (train, test), (want_train, want_test) in zip(got, expected):
+        np.testing.assert_array_equal(train, want_train)
+        np.testing.assert_array_equal(test, want_test)

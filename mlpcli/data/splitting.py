@@ -1,5 +1,7 @@
-"""One random train / test cut of sample indices, the same as scikit-learn's
-``train_test_split(indices, test_size=..., stratify=..., random_state=seed)``.
+"""Random cuts of sample indices, the same as scikit-learn's: one train /
+test cut as ``train_test_split(indices, test_size=..., stratify=...,
+random_state=seed)`` (train_test_indices), and k folds as its shuffled
+``KFold`` / ``StratifiedKFold`` (k_folds, for ``mlp cv``).
 
 The same draws from the same ``np.random.RandomState(seed)`` in the same
 order, so every split (and so every run recorded before this module existed)
@@ -87,3 +89,35 @@ def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.Ran
             if need_to_add == 0:
                 break
     return floored.astype(int)
+
+
+def k_folds(n: int, folds: int, stratify: np.ndarray | None, random_state: int):
+    """(train, test) index arrays for each of ``folds`` folds of range(n), as
+    scikit-learn's KFold(folds, shuffle=True, random_state=seed).split, or with
+    ``stratify`` (one label per sample, every class at least ``folds``
+    members: the caller checks) StratifiedKFold's. Both ascending, as its are."""
+    rng = np.random.RandomState(random_state)
+    test_folds = np.empty(n, dtype=np.intp)
+    if stratify is None:
+        order = np.arange(n)
+        rng.shuffle(order)
+        sizes = np.full(folds, n // folds, dtype=int)
+        sizes[: n % folds] += 1
+        test_folds[order] = np.repeat(np.arange(folds), sizes)
+    else:
+        # Classes numbered by first appearance; each fold gets its round-robin share
+        # of every class, and a class's fold numbers are shuffled (StratifiedKFold._make_test_folds).
+        _, first, inverse = np.unique(np.asarray(stratify), return_index=True, return_inverse=True)
+        _, by_appearance = np.unique(first, return_inverse=True)
+        encoded = by_appearance[inverse.ravel()]
+        n_classes = len(first)
+        ordered = np.sort(encoded)
+        allocation = np.asarray([np.bincount(ordered[i::folds], minlength=n_classes) for i in range(folds)])
+        for k in range(n_classes):
+            folds_for_class = np.arange(folds).repeat(allocation[:, k])
+            rng.shuffle(folds_for_class)
+            test_folds[encoded == k] = folds_for_class
+    indices = np.arange(n)
+    for i in range(folds):
+        held = test_folds == i
+        yield indices[~held], indices[held]
