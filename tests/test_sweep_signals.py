@@ -107,7 +107,11 @@ def test_one_sigint_records_finished_trials_starts_no_other_and_rerun_resumes(tm
     assert_gone(pids)
     recorded = rows(sweep)
     started = [name for name in TRIALS if (sweep / name).exists()]
-    assert started == TRIALS[: len(started)] and len(started) < len(TRIALS)  # the queued ones never started
+    finished = [name for name in started if completed(sweep / name)]
+    # Trials go out in order, one to each free worker (--jobs 2), so what started is among the
+    # first len(finished) + 2; the queued ones never started. (Not a prefix: a worker still
+    # starting up may be handed the next trial and stop before it starts it, "not run".)
+    assert set(started) <= set(TRIALS[: len(finished) + 2]) and len(started) < len(TRIALS), started
     for name in started:
         if completed(sweep / name):  # every finished trial is in results.csv, with its figures
             assert recorded[name]["status"] == "completed" and recorded[name]["test.accuracy"], name
