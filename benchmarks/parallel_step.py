@@ -38,7 +38,8 @@ class ParallelStep:
     def __init__(self, rng: np.random.Generator):
         n = sum(a * b + b for a, b in zip(SIZES[:-1], SIZES[1:]))
         self.params = np.empty(n, np.float32)
-        self.grads, self.m, self.v, self.buf = (np.zeros(n, np.float32) for _ in range(4))
+        self.grads = np.zeros(n, np.float32)
+        self.optimizers = [get_optimizer("adam", lr=LR) for _ in range(2)]
         self.W, self.b, self.dW, self.db, offset = [], [], [], [], 0
         for a, b in zip(SIZES[:-1], SIZES[1:]):
             bound = 1 / math.sqrt(a)
@@ -52,7 +53,7 @@ class ParallelStep:
         self.H = [np.empty((BATCH, s), np.float32) for s in SIZES]  # activations, masks applied
         self.G = [np.empty((BATCH, s), np.float32) for s in SIZES]  # gradients of the layers' outputs
         self.masks = [None] + [np.empty((BATCH, s), np.float32) for s in SIZES[1:-1]]
-        self.t, self.x, self.y, self.adam = 0, None, None, True
+        self.x, self.y, self.adam = None, None, True
         self.barrier, self.go, self.done = threading.Barrier(2), threading.Barrier(2), threading.Barrier(2)
         threading.Thread(target=self._helper, daemon=True).start()
 
@@ -63,7 +64,7 @@ class ParallelStep:
             self.done.wait()
 
     def step(self, x, y, masks) -> None:
-        self.t, self.x, self.y = self.t + 1, x, y
+        self.x, self.y = x, y
         for target, mask in zip(self.masks[1:], masks):
             np.copyto(target, mask)
         self.go.wait()
@@ -98,26 +99,10 @@ class ParallelStep:
                 gx *= self.masks[layer][rows]
                 gx *= H[layer][rows] > 0
         self.barrier.wait()
-        if self.adam:
+        if self.adam:  # the engine's own Adam, one instance (and state) per half of the parameters
             n = len(self.params)
             half = slice(0, n // 2) if w == 0 else slice(n // 2, n)
-            _adam(self.params[half], self.grads[half], self.m[half], self.v[half], self.buf[half], self.t)
-
-
-def _adam(p, g, m, v, buf, t, b1=0.9, b2=0.999, eps=1e-8):
-    """The engine's Adam passes (engine/optimizers.py), on a slice."""
-    m *= b1
-    m += np.multiply(g, 1 - b1, out=buf)
-    v *= b2
-    squared = np.square(g, out=buf)
-    squared *= 1 - b2
-    v += squared
-    d = np.sqrt(v, out=buf)
-    d /= math.sqrt(1 - b2**t)
-    d += eps
-    update = np.divide(m, d, out=buf)
-    update *= LR / (1 - b1**t)
-    p -= update
+            self.optimizers[w].step(self.params[half], self.grads[half])
 
 
 def check(sketch: ParallelStep, x, y, masks) -> float:
