@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,6 +77,7 @@ def train(
     resume_dir: run_folder.RunFolder | None = None,
     background_plots: bool = False,
     plotter=None,
+    pictures=None,
 ) -> RunResult:
     """Train the model a config describes and write its run folder.
 
@@ -88,7 +90,9 @@ def train(
     ``background_plots`` (one run per process: the CLI) draws the pictures in
     a helper process started before the data loads (plots.worker), or in
     ``plotter``, one the caller started earlier (``plots.worker.start_early``),
-    which a run without pictures closes.
+    which a run without pictures closes. ``pictures`` (a sweep's or tune's
+    plots.worker.PictureQueue, its caller's to finish) takes the pictures
+    instead, drawn while the caller goes on.
     """
     started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     try:
@@ -119,7 +123,7 @@ def train(
             folder = resume_dir  # resume() holds it already
         with folder:
             return _train_in(folder.path, trainer, prepared, resolved, rngs, overrides, started, resume_dir is not None,
-                             callbacks, interrupt, plotter)
+                             callbacks, interrupt, plotter if plotter is not None else pictures)
     finally:
         if plotter is not None:
             plotter.close()
@@ -146,8 +150,12 @@ def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, re
         # metrics.jsonl as of the checkpoint: each epoch's line exactly once
         artifacts.atomic_write(run_dir / "metrics.jsonl", "".join(artifacts.to_json(h) + "\n" for h in position.history))
     start = time.perf_counter() - (position.elapsed if position else 0.0)
+    # a sweep's picture helper (PictureQueue.training) gets a core from a small model's step (threads.py)
+    beside = getattr(plotter, "training", None) if resolved["output"]["plots"] else None
+    batch = None if trainer.optimizer is None else trainer.options.batch_size  # lbfgs: the whole data
+    threads = beside(model.network, batch) if beside else nullcontext()
     try:
-        with artifacts.JsonLines(run_dir / "metrics.jsonl", truncate=not resuming) as lines:
+        with artifacts.JsonLines(run_dir / "metrics.jsonl", truncate=not resuming) as lines, threads:
             history = trainer.fit([MetricsLog(lines), *callbacks], checkpointer, position, interrupt)
     except TrainingDiverged as exc:
         artifacts.write_json(run_dir / "metrics.json", {
@@ -191,7 +199,7 @@ def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, re
 
 
 def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=None,
-           background_plots: bool = False) -> RunResult:
+           background_plots: bool = False, pictures=None) -> RunResult:
     """Continue an interrupted (or killed) run in ``run_dir`` from its latest
     readable checkpoint to the configured number of epochs. The final weights
     are those an uninterrupted run of the config gives, bit for bit.
@@ -214,7 +222,8 @@ def resume(run_dir: str | Path, *, callbacks: list[Callback] = (), interrupt=Non
     except BaseException:
         folder.close()
         raise
-    return train(config, callbacks=callbacks, interrupt=interrupt, resume_dir=folder, background_plots=background_plots)
+    return train(config, callbacks=callbacks, interrupt=interrupt, resume_dir=folder, background_plots=background_plots,
+                 pictures=pictures)
 
 
 def _check_resumable(run_dir: Path, config: Path) -> None:

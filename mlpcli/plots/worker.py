@@ -1,5 +1,6 @@
-"""A run's pictures drawn by a helper process that imports matplotlib while
-the run loads its data and trains.
+"""Pictures drawn by a helper process: one run's, with matplotlib imported
+while the run loads its data and trains (PlotWorker), and a sweep's or tune's
+trials', drawn while the next trial trains (PictureQueue).
 
 matplotlib's import (about 0.4 s) is most of what pictures cost a short
 `mlp train`; on a second core it overlaps the run's own imports and training.
@@ -25,7 +26,7 @@ from pathlib import Path
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 _CHILD = (
     "import sys; sys.path.insert(0, {parent!r}); "
-    "from mlpcli.plots.worker import serve; sys.exit(serve())"
+    "from mlpcli.plots.worker import {serve}; sys.exit({serve}())"
 )
 
 
@@ -37,8 +38,10 @@ def wanted(resolved: dict) -> bool:
 
 
 def _own_process() -> bool:
-    if "matplotlib" in sys.modules:
-        return False
+    return "matplotlib" not in sys.modules and _own_stderr()
+
+
+def _own_stderr() -> bool:
     try:
         return sys.stderr.fileno() == 2
     except (AttributeError, OSError, ValueError):  # a captured stream (CliRunner, pytest's capsys)
@@ -70,17 +73,36 @@ def start_early(config: str, overrides=()) -> PlotWorker | None:
     return PlotWorker.start()
 
 
+def _helper(serve_function: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD.format(parent=_PACKAGE_PARENT, serve=serve_function)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, close_fds=True,
+        # its own session: a Ctrl-C in the terminal reaches the run only (which then closes our stdin),
+        # never a helper still starting up, whose KeyboardInterrupt would print a traceback
+        start_new_session=True,
+    )
+
+
+def _job(run_dir, history, task, test, classes, best) -> dict:
+    return {
+        "run_dir": str(Path(run_dir).resolve()), "history": list(history), "task": task, "test": test,
+        "classes": None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes],
+        "best": list(best) if best else None,
+    }
+
+
+def _draw_job(job: dict) -> None:
+    from .runs import write_run_plots
+
+    best = tuple(job["best"]) if job["best"] else None
+    write_run_plots(Path(job["run_dir"]), job["history"], job["task"], job["test"], job["classes"], best)
+
+
 class PlotWorker:
     """The helper process; ``draw`` hands it a finished run, ``close`` ends it."""
 
     def __init__(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD.format(parent=_PACKAGE_PARENT)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, close_fds=True,
-            # its own session: a Ctrl-C in the terminal reaches the run only (which then closes our stdin),
-            # never a helper still starting up, whose KeyboardInterrupt would print a traceback
-            start_new_session=True,
-        )
+        self.process = _helper("serve")
 
     @classmethod
     def start(cls) -> PlotWorker | None:
@@ -92,11 +114,7 @@ class PlotWorker:
     def draw(self, run_dir, history, task, test, classes, best=None) -> bool:
         """Send the finished run and wait until its PNGs are written; False if
         the helper could not take it (the caller then draws in place)."""
-        job = {
-            "run_dir": str(Path(run_dir).resolve()), "history": list(history), "task": task, "test": test,
-            "classes": None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes],
-            "best": list(best) if best else None,
-        }
+        job = _job(run_dir, history, task, test, classes, best)
         try:
             self.process.stdin.write(json.dumps(job).encode())
             self.process.stdin.close()
@@ -117,9 +135,91 @@ class PlotWorker:
         self.process.wait()
 
 
-def serve() -> int:
-    """The helper's side: warm up, read one job from stdin, draw it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a signal for the run is the run's: it closes our stdin
+class PictureQueue:
+    """A sweep's or tune's trial pictures, drawn by one helper process while
+    this process trains the next trial (on a two-core machine a digits trial's
+    two pictures cost about a third of its time in line). ``draw`` queues a
+    finished run and returns at once; ``finish`` waits until every queued
+    picture is on disk (a helper that failed is made up for by drawing in
+    place), so a sweep that returns has all its pictures, as before. Between
+    the two a finished trial's results are on disk and its PNGs are not yet:
+    each PNG appears whole (written atomically) or not at all.
+
+    Worth it only with a core to spare for each trial process (``worth_it``):
+    with a trial on every core, the helper would take its CPU time from them.
+    """
+
+    def __init__(self):
+        self.process, self.queued, self.failed = None, [], False
+
+    @staticmethod
+    def worth_it(jobs: int) -> bool:
+        return 2 * jobs <= (os.cpu_count() or 1) and _own_stderr()
+
+    @staticmethod
+    def training(network, batch_size):
+        """The context a trial trains in: a small step leaves the helper a core (threads.py)."""
+        from ..threads import leave_a_core
+
+        return leave_a_core(network, batch_size)
+
+    def draw(self, run_dir, history, task, test, classes, best=None) -> bool:
+        job = _job(run_dir, history, task, test, classes, best)
+        try:
+            if self.process is None and not self.failed:
+                self.process = _helper("serve_many")
+            self.process.stdin.write(json.dumps(job).encode() + b"\n")
+            self.process.stdin.flush()
+        except (OSError, ValueError, TypeError, AttributeError):  # no helper (or it died): this run draws in place
+            self.failed = True
+            return False
+        self.queued.append(job)
+        return True
+
+    def finish(self) -> None:
+        """Wait for every queued picture; what the helper could not draw is drawn here."""
+        if self.process is None:
+            return
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        code = self.process.wait()
+        queued, self.process, self.queued = self.queued, None, []
+        if code != 0:
+            for job in queued:
+                _draw_job(job)
+
+    def abandon(self) -> None:
+        """Stop waiting: the helper draws what it holds (whole runs, each PNG
+        atomic) and exits by itself; nothing new is queued."""
+        if self.process is not None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        self.process, self.queued, self.failed = None, [], True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None:
+            self.finish()
+        else:
+            self.abandon()
+
+
+def trial_pictures(jobs: int):
+    """A context for a process that runs trials, ``jobs`` such processes at
+    once: a PictureQueue (finished on leaving) where each has a core to spare
+    for it, else None (each trial draws its own)."""
+    from contextlib import nullcontext
+
+    return PictureQueue() if PictureQueue.worth_it(jobs) else nullcontext()
+
+
+def _warm_up() -> None:
     try:
         from .canvas import figure, png
 
@@ -128,13 +228,27 @@ def serve() -> int:
         png(fig)
     except Exception:  # noqa: BLE001 - the real drawing reports the problem, as in process
         pass
+
+
+def serve() -> int:
+    """The helper's side: warm up, read one job from stdin, draw it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a signal for the run is the run's: it closes our stdin
+    _warm_up()
     data = sys.stdin.buffer.read()
     if not data:
         return 0
-    job = json.loads(data)
-    from .runs import write_run_plots
-
-    best = tuple(job["best"]) if job["best"] else None
-    write_run_plots(Path(job["run_dir"]), job["history"], job["task"], job["test"], job["classes"], best)
+    _draw_job(json.loads(data))
     sys.stderr.flush()
     os._exit(0)  # nothing of ours to clean up; skip interpreter teardown
+
+
+def serve_many() -> int:
+    """PictureQueue's helper: warm up, then draw each job (one JSON line) as it
+    comes, until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(19)
+    _warm_up()
+    for line in sys.stdin.buffer:
+        _draw_job(json.loads(line))
+    sys.stderr.flush()
+    os._exit(0)

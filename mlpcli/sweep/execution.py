@@ -7,6 +7,7 @@ import time
 
 from .. import artifacts
 from ..errors import MLPError
+from ..plots.worker import trial_pictures
 from .planning import Plan
 from .results import RESULTS_CSV, RESULTS_JSONL, claim, finished_metrics, read_rows, summarise, write_csv
 from .trial import figures, row_of, run_trial
@@ -80,9 +81,10 @@ def _run(p: Plan, jobs: int, client, fail_fast: bool, on_trial, started: float) 
                     handling.pool = Pool(min(jobs, len(tasks)), stop)
                     handling.pool.run(tasks, record)
                 else:
-                    for task in tasks:
-                        if stop.signum or record(run_trial(task, stop)):
-                            break
+                    with trial_pictures(1) as pictures:
+                        for task in tasks:
+                            if stop.signum or record(run_trial(task, stop, pictures)):
+                                break
     if stop.signum:
         raise _interruption(p, rows, skipped, stop.signum)
     ran = list(rows)[skipped:]  # rows holds the skipped trials first, then each as it ended
@@ -99,3 +101,4 @@ def _interruption(p: Plan, rows: dict, skipped: int, signum: int) -> SweepInterr
         f"{p.sweep_dir / RESULTS_CSV}; {cut} stopped at a checkpoint, {len(p.trials) - len(rows)} not started; "
         "run the same sweep again to go on", signum,
     )
+

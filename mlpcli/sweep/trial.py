@@ -10,12 +10,13 @@ from ..checkpoint import checkpoint_paths
 from ..errors import CheckpointError, MLPError, RunFolderError, TrainingInterrupted
 from .planning import Trial
 
-def run_trial(task: dict, interrupt=None) -> dict:
+def run_trial(task: dict, interrupt=None, pictures=None) -> dict:
     """Train one trial (``task``: trial, params, seed, overrides, config, run_dir)
     and return its results row. A trial's own failure is a row with status
     "failed" and the one-line error. With ``interrupt`` (see training.fit) set,
     a trial not yet started is a row with status "not run", and one stopped at
-    a step is "interrupted" (checkpointed: the next run of the sweep resumes it)."""
+    a step is "interrupted" (checkpointed: the next run of the sweep resumes it).
+    ``pictures``: the worker's plots.worker.PictureQueue, if it has one."""
     from .. import runner
 
     start = time.perf_counter()
@@ -27,12 +28,12 @@ def run_trial(task: dict, interrupt=None) -> dict:
         result = None
         if _interrupted(Path(task["run_dir"])):
             try:
-                result = runner.resume(task["run_dir"], interrupt=interrupt)
+                result = runner.resume(task["run_dir"], interrupt=interrupt, pictures=pictures)
             except (RunFolderError, CheckpointError):  # no usable checkpoint: train it afresh
                 result = None
         if result is None:
             result = runner.train(task["config"], task["run_dir"], overrides=task["overrides"], overwrite=True,
-                                  interrupt=interrupt)
+                                  interrupt=interrupt, pictures=pictures)
         row.update(figures(result.metrics))
     except TrainingInterrupted as exc:
         row.update(status="interrupted", error=" ".join(str(exc).split()))

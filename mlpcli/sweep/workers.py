@@ -10,6 +10,7 @@ import signal
 import time
 
 from ..errors import MLPError
+from ..plots.worker import trial_pictures
 from .trial import failed_row, run_trial
 
 def _init_worker(blas_threads: int) -> None:
@@ -39,25 +40,27 @@ def _on_worker_signal(signum, frame):
     _WORKER_STOP.signum = _WORKER_STOP.signum or signum
 
 
-def _worker(conn, blas_threads: int) -> None:
-    """A local worker process: run each trial the parent sends, send back its row;
-    None or a closed pipe ends it. SIGINT / SIGTERM only set the stop flag."""
+def _worker(conn, blas_threads: int, jobs: int) -> None:
+    """A local worker process (one of ``jobs``): run each trial the parent sends,
+    send back its row; None or a closed pipe ends it, once its trials'
+    pictures are drawn. SIGINT / SIGTERM only set the stop flag."""
     signal.signal(signal.SIGINT, _on_worker_signal)
     signal.signal(signal.SIGTERM, _on_worker_signal)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # the parent started it with them blocked
     _init_worker(blas_threads)
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):  # the parent is gone
-            return
-        if task is None:
-            return
-        row = run_trial(task, _WORKER_STOP)
-        try:
-            conn.send(row)
-        except OSError:
-            return
+    with trial_pictures(jobs) as pictures:
+        while True:
+            try:
+                task = conn.recv()
+            except (EOFError, OSError):  # the parent is gone
+                return
+            if task is None:
+                return
+            row = run_trial(task, _WORKER_STOP, pictures)
+            try:
+                conn.send(row)
+            except OSError:
+                return
 
 
 SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -117,7 +120,7 @@ class Pool:
 
         self.context = multiprocessing.get_context("spawn")
         self.threads = max(1, (os.cpu_count() or 1) // workers)
-        self.stop, self.workers = stop, []
+        self.stop, self.workers, self.jobs = stop, [], workers
         try:
             for _ in range(workers):
                 self.workers.append(self._start())
@@ -132,7 +135,7 @@ class Pool:
         # the worker unblocks them once its own handler is set (a pending one arrives then).
         old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         try:
-            process = self.context.Process(target=_worker, args=(child, self.threads), name="mlp-sweep-worker")
+            process = self.context.Process(target=_worker, args=(child, self.threads, self.jobs), name="mlp-sweep-worker")
             process.start()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -13,6 +13,7 @@ import time
 import click
 
 from ..errors import MLPError, TrainingInterrupted
+from ..plots.worker import trial_pictures
 from ..sweep.workers import SIGNALS, Stop, send_signal, signals_handled
 from . import objective, results
 from . import study as studies
@@ -50,7 +51,7 @@ def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, pr
     studies.reclaim(study)
     deadline = None if timeout is None else time.time() + timeout
     job = {"ctx": _context(p), "record": p.record, "epochs": p.epochs, "trials": trials, "deadline": deadline,
-           "progress": progress}
+           "progress": progress, "jobs": jobs}
     stop, ran = Stop(), 0
     try:
         with signals_handled(stop) as handling:
@@ -107,7 +108,7 @@ def work(job: dict, stop, storage=None) -> int:
             trial.set_user_attr(studies.SURPLUS, True)
             raise objective.Surplus
         current.append(trial.number)
-        return objective.run(trial, job["ctx"], stop)
+        return objective.run(trial, job["ctx"], stop, pictures)
 
     def after(study, frozen):
         if studies.SURPLUS in frozen.user_attrs:
@@ -121,16 +122,17 @@ def work(job: dict, stop, storage=None) -> int:
             study.stop()
 
     timeout = None if job["deadline"] is None else max(0.0, job["deadline"] - time.time())
-    try:  # until after() stops the study: the slots all taken, the retries run
-        study.optimize(objective_fn, timeout=timeout, catch=(objective.TrialFailed, objective.Surplus),
-                       callbacks=[after])
-    except (TrainingInterrupted, KeyboardInterrupt) as exc:
-        frozen = next((t for t in study.get_trials(deepcopy=False) if current and t.number == current[-1]), None)
-        if frozen is not None and frozen.state.name == "FAIL":
-            studies.retry(study, frozen, "interrupted")
-        if stop.signum and isinstance(exc, TrainingInterrupted):  # the first signal: a clean stop
-            return ran[0]
-        raise
+    with trial_pictures(job["jobs"]) as pictures:  # the finished trials' pictures on disk before this returns
+        try:  # until after() stops the study: the slots all taken, the retries run
+            study.optimize(objective_fn, timeout=timeout, catch=(objective.TrialFailed, objective.Surplus),
+                           callbacks=[after])
+        except (TrainingInterrupted, KeyboardInterrupt) as exc:
+            frozen = next((t for t in study.get_trials(deepcopy=False) if current and t.number == current[-1]), None)
+            if frozen is not None and frozen.state.name == "FAIL":
+                studies.retry(study, frozen, "interrupted")
+            if stop.signum and isinstance(exc, TrainingInterrupted):  # the first signal: a clean stop
+                return ran[0]
+            raise
     return ran[0]
 
 

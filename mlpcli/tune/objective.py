@@ -83,10 +83,11 @@ class Context:
     metric: str  # the monitored validation metric, as metrics.jsonl names it (val_accuracy)
 
 
-def run(trial, ctx: Context, interrupt=None) -> float:
+def run(trial, ctx: Context, interrupt=None, pictures=None) -> float:
     """The objective: train trial ``trial`` and return its final validation
     metric; raise optuna.TrialPruned when pruned, TrialFailed for the trial's
-    own failure, TrainingInterrupted (checkpointed) at a signal."""
+    own failure, TrainingInterrupted (checkpointed) at a signal. ``pictures``:
+    the worker's plots.worker.PictureQueue, if it has one."""
     from .. import runner
     from ..config import with_swept
 
@@ -105,10 +106,10 @@ def run(trial, ctx: Context, interrupt=None) -> float:
             for epoch, value in resumed:
                 trial.report(value, epoch)
             reporter.reported = {epoch for epoch, _ in resumed}
-            result = runner.resume(run_dir, callbacks=[reporter], interrupt=interrupt)
+            result = runner.resume(run_dir, callbacks=[reporter], interrupt=interrupt, pictures=pictures)
         else:
             result = runner.train(ctx.config, run_dir, overrides=items, overwrite=True, callbacks=[reporter],
-                                  interrupt=interrupt)
+                                  interrupt=interrupt, pictures=pictures)
     except TrainingInterrupted as exc:  # queued again by the caller; the retry continues this checkpoint
         trial.set_user_attr(studies.ERROR, f"interrupted at epoch {exc.epoch}, step {exc.step} (checkpointed)")
         raise

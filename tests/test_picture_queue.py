@@ -1,0 +1,128 @@
+"""A sweep's and a tune's trial pictures, drawn by a helper process while the
+next trial trains (plots.worker.PictureQueue), and the one BLAS thread a small
+step leaves to it (mlpcli.threads)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from threadpoolctl import threadpool_info
+
+import mlpcli
+from mlpcli.engine import MLP, LayerSpec
+from mlpcli import threads
+from mlpcli.plots import worker
+
+CONFIG = {
+    "seed": 2,
+    "data": {"dataset": "iris", "val_size": 0.2},
+    "model": {"layers": [{"units": 8}]},
+    "train": {"epochs": 5, "batch_size": 16},
+}
+PICTURES = ("learning_curves.png", "confusion_matrix.png")
+PROBE = """
+import sys
+from mlpcli.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(code, "matplotlib" in sys.modules)
+"""
+two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a picture helper needs a spare core")
+
+
+def _mlp(cwd, *args):
+    env = {k: v for k, v in os.environ.items() if k not in ("MLP_DEBUG", "MPLBACKEND")}
+    done = subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stderr == "", done.stderr
+    return done.stdout.split()[-2:]
+
+
+@two_cores
+@pytest.mark.plots
+@pytest.mark.parametrize("command", ["sweep", "tune"])
+def test_trial_pictures_come_from_a_helper_all_on_disk_when_the_command_returns(tmp_path, command):
+    """The sweep / tune process never loads matplotlib, yet when it exits every
+    trial has its two pictures, byte for byte those drawn in process."""
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(CONFIG))
+    if command == "sweep":
+        args = ["sweep", "c.yaml", "--grid", "train.optimizer.lr=0.01,0.02,0.05", "--out", "s", "--quiet"]
+    else:
+        args = ["tune", "c.yaml", "--range", "train.optimizer.lr=0.001:0.1:log", "--trials", "3", "--out", "s",
+                "--pruner", "none", "--quiet"]
+    assert _mlp(tmp_path, *args, "--jobs", "1") == ["0", "False"]
+    trials = sorted(p.parent for p in (tmp_path / "s").glob("*/weights.npz"))
+    assert len(trials) == 3
+    for trial in trials:
+        config = yaml.safe_load((trial / "config.yaml").read_text())
+        mlpcli.train(config, tmp_path / "api" / trial.name)  # the same run, drawn in this process
+        for name in PICTURES:
+            assert (trial / name).read_bytes() == (tmp_path / "api" / trial.name / name).read_bytes(), (trial, name)
+
+
+def _finished_run(tmp_path):
+    """(run folder, the arguments of a PictureQueue.draw) of a trained run without pictures."""
+    result = mlpcli.train({**CONFIG, "output": {"plots": False}}, tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    return tmp_path / "run", (result.history, "classification", metrics["test"], [0, 1, 2])
+
+
+@two_cores
+@pytest.mark.plots
+def test_a_helper_that_dies_is_made_up_for_by_drawing_in_place(tmp_path):
+    run, args = _finished_run(tmp_path)
+    queue = worker.PictureQueue()
+    assert queue.draw(run, *args)  # queued: the helper is still warming up
+    queue.process.send_signal(signal.SIGKILL)
+    queue.process.wait()
+    assert not queue.draw(run, *args)  # the helper is gone: this one is the caller's to draw
+    queue.finish()  # the queued one is drawn here
+    assert all((run / name).is_file() for name in PICTURES)
+
+
+@two_cores
+@pytest.mark.plots
+def test_an_abandoned_queue_is_still_drawn_by_its_helper(tmp_path):
+    """A second Ctrl-C stops waiting for the pictures; the helper draws what it
+    holds (each PNG whole) and exits by itself."""
+    run, args = _finished_run(tmp_path)
+    queue = worker.PictureQueue()
+    assert queue.draw(run, *args)
+    helper = queue.process
+    queue.abandon()
+    assert helper.wait(timeout=60) == 0
+    assert all((run / name).is_file() for name in PICTURES)
+    assert not queue.draw(run, *args)  # nothing new is queued after
+
+
+def test_a_helper_is_used_only_with_a_core_to_spare_for_it(monkeypatch):
+    monkeypatch.setattr(worker, "_own_stderr", lambda: True)  # pytest captures stderr
+    for cores, jobs, helper in [(2, 1, True), (2, 2, False), (4, 2, True), (4, 3, False), (1, 1, False)]:
+        monkeypatch.setattr(os, "cpu_count", lambda: cores)
+        context = worker.trial_pictures(jobs)
+        assert isinstance(context, worker.PictureQueue) == helper, (cores, jobs)
+
+
+def _blas_threads() -> list[int]:
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("hidden, batch, one_thread", [([8], 16, True), ([256, 128], 32, True),
+                                                        ([512, 256], 128, False), ([8], None, False)])
+def test_a_small_step_leaves_the_helper_a_core(hidden, batch, one_thread):
+    network = MLP(64, [LayerSpec(units, "relu", 0.0) for units in hidden], 10, "cross_entropy",
+                  rng=np.random.default_rng(0))
+    assert threads.network_step_macs(network, batch or 1) == threads.step_macs(64, hidden, 10, batch or 1)
+    before = _blas_threads()
+    with threads.leave_a_core(network, batch):
+        inside = _blas_threads()
+    assert _blas_threads() == before
+    assert inside == ([1] * len(before) if one_thread else before)
