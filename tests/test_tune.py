@@ -118,6 +118,8 @@ def test_hyperband_is_asked_only_at_its_rungs_and_decides_as_if_asked_every_epoc
     args = ["--trials", "14", "--set", "train.epochs=20", "--study-name", "s"]
     assert tune(tmp_path, *args, "--out", "rungs").returncode == 0
     assert asked and set().union(*asked.values()) <= {2, 6, 18}
+    # the study is written to only there too (the whole curves are in metrics.jsonl)
+    assert set().union(*(t.intermediate_values for t in study_of(tmp_path / "rungs").get_trials())) <= {2, 6, 18}
     monkeypatch.setattr(studies, "may_prune", lambda pruner, after, epoch: True)  # asked after every epoch
     asked.clear()
     assert tune(tmp_path, *args, "--out", "every").returncode == 0
@@ -352,6 +354,7 @@ def test_a_stopped_or_killed_tune_loses_nothing_and_a_rerun_continues(tmp_path, 
         assert new_lines[:trained] == old_lines[:trained]
     table = {r["trial"]: r for r in rows(tmp_path / "t")}
     assert table["trial-0001"]["state"] == "failed"
+    assert int(table["trial-0001"]["stopped_epoch"]) == trained  # as its metrics.jsonl tells, killed or not
     assert f"run again as trial-{retry.number:04d}" in table["trial-0001"]["error"]
 
 

@@ -36,8 +36,10 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
   "status"}), "seconds", "error" (a failed trial's one line), "retry_of" (the
   number of the failed trial a retry repeats), "surplus" (asked for beyond
   --trials by a process that raced another for the last trial: failed
-  unrun, in no record); intermediate values: the metric at each epoch
-  (step = epoch, from 1).
+  unrun, in no record); intermediate values: the metric at the epochs the
+  pruner judges a trial at (step = epoch, from 1: Hyperband's rungs, every
+  epoch but the last with the median pruner, none with --pruner none); each
+  trial's metrics.jsonl holds every epoch.
 
 Python API: ``load_study(tune_dir)`` (the optuna Study of tune.json's storage),
 ``read_results(tune_dir)`` (the rows of results.jsonl, by trial number) and

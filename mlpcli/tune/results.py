@@ -48,8 +48,8 @@ def _row(tune_dir: Path, t, state: str, keys: list[str], record: dict, retried_a
     if seconds is None and t.datetime_start and t.datetime_complete:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds()
     epochs = figures.get("epochs_run")
-    if epochs is None and t.intermediate_values:
-        epochs = max(t.intermediate_values)
+    if epochs is None:  # a trial that died: the epochs its metrics.jsonl holds, else its last report (another machine's)
+        epochs = _local_epochs(tune_dir, t.number) or (max(t.intermediate_values) if t.intermediate_values else None)
     name = trial_dir("", t.number).name
     return {
         "trial": name, "number": t.number, "params": {k: t.params.get(k) for k in keys},
@@ -72,6 +72,21 @@ def _overrides(record: dict, values: dict) -> list[str]:
             p = Param(s["key"], s["kind"], s["low"], s["high"], s["log"], choices, texts)
             out.append(p.override(values[s["key"]]))
     return out
+
+
+def _local_epochs(tune_dir, number: int) -> int | None:
+    """The last epoch a trial's metrics.jsonl here holds whole, or None."""
+    try:
+        lines = (trial_dir(tune_dir, number) / "metrics.jsonl").read_text().splitlines()
+    except (OSError, ValueError):
+        return None
+    for line in reversed(lines):
+        try:
+            epoch = json.loads(line)["epoch"]
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line
+        return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0 else None
+    return None
 
 
 def _local_figures(tune_dir, number: int) -> dict:
