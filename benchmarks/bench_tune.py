@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 6 trials of 5 epochs, one round")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="wait up to this long for an idle machine before each command")
-    parser.add_argument("--pruner", choices=["hyperband", "median", "none"], default="hyperband",
+    parser.add_argument("--pruner", choices=["hyperband", "halving", "median", "none"], default="hyperband",
                         help="mlp tune's pruner (default hyperband, as mlp tune's own default)")
     parser.add_argument("--json", metavar="PATH", help="also write the measurements here")
     args = parser.parse_args()

@@ -171,7 +171,7 @@ def sweep(config, grid, n_random, ranges, seeds, overrides, out, jobs, scheduler
 @click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True, help="Finished trials the study should hold (a rerun continues to N).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Start no trial after this long.")
 @click.option("--sampler", type=click.Choice(["tpe", "random", "cmaes"]), default="tpe", show_default=True, help="How trials are drawn (seeded from the config's seed).")
-@click.option("--pruner", type=click.Choice(["hyperband", "median", "none"]), default="hyperband", show_default=True, help="How bad trials are stopped early.")
+@click.option("--pruner", type=click.Choice(["hyperband", "halving", "median", "none"]), default="hyperband", show_default=True, help="How bad trials are stopped early (halving: successive halving).")
 @click.option("--storage", metavar="URL", help="The study's database, e.g. postgresql://user@host/db (shared by machines)  [default: sqlite in the tune folder]")
 @click.option("--study-name", metavar="NAME", help="The study in the storage  [default: the tune folder's name]")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Trial processes at once on this machine.")

@@ -66,8 +66,9 @@ def test_same_command_same_trials_and_the_seed_decides(tmp_path):
     assert [x[:2] for x in drawn["a"]] != [x[:2] for x in drawn["c"]]
 
 
-def test_pruned_trials_stop_early_and_say_so(tmp_path):
-    result = tune(tmp_path, "--trials", "12", "--out", "t", "--json")
+@pytest.mark.parametrize("pruner", ["hyperband", "halving"])
+def test_pruned_trials_stop_early_and_say_so(tmp_path, pruner):
+    result = tune(tmp_path, "--trials", "12", "--out", "t", "--json", "--pruner", pruner)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     table = rows(tmp_path / "t")
@@ -108,14 +109,15 @@ def _asked_epochs(monkeypatch) -> dict:
     return asked
 
 
-def test_hyperband_is_asked_only_at_its_rungs_and_decides_as_if_asked_every_epoch(tmp_path, monkeypatch):
-    """Each question to the pruner reads the study; Hyperband can only prune at
-    its rungs (2, 6, 18 for 20 epochs), so it is asked there only, and every
-    trial ends as it would if it were asked after every epoch."""
+@pytest.mark.parametrize("pruner", ["hyperband", "halving"])
+def test_a_rung_pruner_is_asked_only_at_its_rungs_and_decides_as_if_asked_every_epoch(tmp_path, monkeypatch, pruner):
+    """Each question to the pruner reads the study; Hyperband and successive
+    halving can only prune at their rungs (2, 6, 18 for 20 epochs), so they are
+    asked there only, and every trial ends as it would if it were asked after every epoch."""
     from mlpcli.tune import study as studies
 
     asked = _asked_epochs(monkeypatch)
-    args = ["--trials", "14", "--set", "train.epochs=20", "--study-name", "s"]
+    args = ["--trials", "14", "--set", "train.epochs=20", "--study-name", "s", "--pruner", pruner]
     assert tune(tmp_path, *args, "--out", "rungs").returncode == 0
     assert asked and set().union(*asked.values()) <= {2, 6, 18}
     # the study is written to only there too (the whole curves are in metrics.jsonl)
@@ -131,10 +133,11 @@ def test_hyperband_is_asked_only_at_its_rungs_and_decides_as_if_asked_every_epoc
 def test_a_resumed_or_late_report_is_judged_at_the_first_epoch_past_a_rung():
     from mlpcli.tune import study as studies
 
-    hyperband = studies.make_pruner("hyperband", 20)  # rungs at 2, 6, 18
-    assert [e for e in range(1, 21) if studies.may_prune(hyperband, e - 1, e)] == [2, 6, 18]
-    assert studies.may_prune(hyperband, 0, 5)  # a retry resumed at epoch 5: rung 2 is behind it, not judged yet
-    assert not studies.may_prune(hyperband, 2, 5) and studies.may_prune(hyperband, 2, 7)  # epoch 6 had no value
+    for name in ("hyperband", "halving"):
+        pruner = studies.make_pruner(name, 20)  # rungs at 2, 6, 18
+        assert [e for e in range(1, 21) if studies.may_prune(pruner, e - 1, e)] == [2, 6, 18], name
+        assert studies.may_prune(pruner, 0, 5)  # a retry resumed at epoch 5: rung 2 is behind it, not judged yet
+        assert not studies.may_prune(pruner, 2, 5) and studies.may_prune(pruner, 2, 7)  # epoch 6 had no value
     median, none = studies.make_pruner("median", 20), studies.make_pruner("none", 20)
     assert all(studies.may_prune(median, e - 1, e) for e in range(1, 21))
     assert not any(studies.may_prune(none, 0, e) for e in range(1, 21))

@@ -15,7 +15,7 @@ from ..errors import MLPError
 
 INSTALL = "mlp tune needs Optuna; install it with pip install 'mlpcli[tune]'"
 SAMPLERS = ("tpe", "random", "cmaes")
-PRUNERS = ("hyperband", "median", "none")
+PRUNERS = ("hyperband", "halving", "median", "none")
 # A trial's process writes a heartbeat this often; one silent for GRACE_SECONDS
 # (its machine died) is failed and retried by whichever process looks next.
 HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60
@@ -168,25 +168,28 @@ def _seeded_by_trial(op, make, seed):
 def make_pruner(name: str, epochs: int):
     """The named pruner; ``may_prune`` says at which epochs it can stop a trial."""
     op = optuna()
+    # Hyperband's and successive halving's first rung at a tenth of the epochs, not after epoch 1: on digits
+    # (bench_tune.py) min_resource=1 stopped 80% of the trials within 5-7 epochs and kept fast starters (high
+    # rates, narrow layers) over the settings that win by the end.
+    first = max(1, epochs // 10)
     if name == "hyperband":
-        # The first rung at a tenth of the epochs, not after epoch 1: on digits (bench_tune.py) min_resource=1
-        # stopped 80% of the trials within 5-7 epochs and kept fast starters (high rates, narrow layers) over
-        # the settings that win by the end.
-        first = max(1, epochs // 10)
-        return _rung_hyperband(op, first, max(epochs, first), 3)
+        return _with_rungs(op.pruners.HyperbandPruner, first, 3, max_resource=max(epochs, first))
+    if name == "halving":
+        return _with_rungs(op.pruners.SuccessiveHalvingPruner, first, 3)
     if name == "median":
         return op.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     return op.pruners.NopPruner()
 
 
-def _rung_hyperband(op, first: int, last: int, factor: int):
-    class RungHyperband(op.pruners.HyperbandPruner):
-        """Optuna's Hyperband (a subclass: the sampler still sees one bracket's
-        trials), which knows its rungs. Each bracket b runs successive halving
-        from ``first * factor**b`` epochs, so every bracket's rungs are among
-        first * factor**k: a trial is only ever judged at the first epoch
-        it reports at or past its next rung; before that ``prune`` returns
-        False having only read the study (a bracket study, ~2-5 ms an epoch)."""
+def _with_rungs(base, first: int, factor: int, **options):
+    class Rungs(base):
+        """Optuna's Hyperband or successive halving (a subclass: for Hyperband
+        the sampler still sees one bracket's trials), which knows its rungs:
+        successive halving judges a trial at ``first * factor**k`` epochs,
+        and each of Hyperband's brackets b runs it from ``first * factor**b``,
+        so every rung is among them. A trial is only ever judged at the first
+        epoch it reports at or past its next rung; at any other, ``prune``
+        would return False having only read the study (~2-5 ms an epoch)."""
 
         def rung_between(self, after: int, epoch: int) -> bool:
             """Whether a rung lies in (after, epoch]."""
@@ -197,13 +200,14 @@ def _rung_hyperband(op, first: int, last: int, factor: int):
                 rung *= factor
             return False
 
-    return RungHyperband(min_resource=first, max_resource=last, reduction_factor=factor)
+    Rungs.__name__ = Rungs.__qualname__ = f"Rung{base.__name__}"
+    return Rungs(min_resource=first, reduction_factor=factor, **options)
 
 
 def may_prune(pruner, after: int, epoch: int) -> bool:
     """Whether ``pruner`` (from make_pruner) can stop a trial at ``epoch``
-    when it last judged it at epoch ``after`` (0: never): Hyperband only when
-    a rung lies in between (see _rung_hyperband), the median pruner at any
+    when it last judged it at epoch ``after`` (0: never): Hyperband and
+    successive halving only when a rung lies in between (see _with_rungs), the median pruner at any
     epoch, none never. Asking only then gives the same decisions as asking
     at every epoch."""
     from optuna.pruners import NopPruner  # loaded by now: no per-epoch optuna() set-up
@@ -276,7 +280,7 @@ def surplus(study, trial, budget: int) -> bool:
     can ask for the last slot at once; the storage numbers trials atomically,
     so this rule picks the same first ``budget`` trials whichever process
     looks (a retry is never surplus: it runs in its trial's slot)."""
-    if RETRY_OF in trial.user_attrs:
+    if RETRY_OF in trial.user_attrs or trial.number < budget:  # fewer than its number have lower numbers
         return False
     before = sum(_fresh(t) and t.number < trial.number for t in study.get_trials(deepcopy=False))
     return before >= budget
