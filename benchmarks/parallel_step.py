@@ -13,8 +13,11 @@ Python threads with one-thread BLAS: each thread takes half of the batch
 through the forward pass, the loss gradient and the backward's masks and
 activations; the weight gradients are split by rows after one barrier per
 layer, and Adam by halves of the parameters. NumPy releases the GIL in
-every one of these calls. Before timing, the sketch's gradients are checked
-against a float64 NumPy reference of the same step (same masks).
+every one of these calls. The masks are drawn on the main thread inside the
+timed step, from the engine's own Dropout layers (pooled draws, as a step of
+the engine draws them), then copied into the sketch's buffers. Before
+timing, the sketch's gradients are checked against a float64 NumPy
+reference of the same step (same masks).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mlpcli.engine import MLP, LayerSpec, get_optimizer
+from mlpcli.engine.layers import Dropout
 
 BATCH, SIZES, RATE, LR = 128, (784, 512, 256, 10), 0.2, 1e-3
 
@@ -53,6 +57,8 @@ class ParallelStep:
         self.H = [np.empty((BATCH, s), np.float32) for s in SIZES]  # activations, masks applied
         self.G = [np.empty((BATCH, s), np.float32) for s in SIZES]  # gradients of the layers' outputs
         self.masks = [None] + [np.empty((BATCH, s), np.float32) for s in SIZES[1:-1]]
+        # the engine's own dropout layers, to draw the masks as a step of the engine does (pooled)
+        self.dropouts = [Dropout(RATE, np.random.default_rng(3)) for _ in SIZES[1:-1]]
         self.x, self.y, self.adam = None, None, True
         self.barrier, self.go, self.done = threading.Barrier(2), threading.Barrier(2), threading.Barrier(2)
         threading.Thread(target=self._helper, daemon=True).start()
@@ -63,8 +69,12 @@ class ParallelStep:
             self._work(1)
             self.done.wait()
 
-    def step(self, x, y, masks) -> None:
+    def step(self, x, y, masks=None) -> None:
+        """One step; ``masks`` given (the gradient check) or drawn here, on this
+        thread, from the engine's Dropout layers, as the engine's step draws them."""
         self.x, self.y = x, y
+        if masks is None:
+            masks = [d._next_mask(m.shape, m.size, m.dtype) for d, m in zip(self.dropouts, self.masks[1:])]
         for target, mask in zip(self.masks[1:], masks):
             np.copyto(target, mask)
         self.go.wait()
@@ -152,7 +162,7 @@ def main() -> None:
         optimizer.step(network.params, network.grads)
 
     def parallel():
-        sketch.step(x, y, masks)
+        sketch.step(x, y)
 
     runs = {"engine step (serial, two-thread BLAS)": engine, "data-parallel sketch (two threads, one-thread BLAS)": parallel}
     times = {name: [] for name in runs}
