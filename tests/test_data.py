@@ -97,8 +97,16 @@ def test_split_sizes_and_disjointness():
 
 
 def test_a_split_that_cannot_be_stratified_names_the_key():
-    y = np.array([0] * 20 + [1])
-    with pytest.raises(DataError, match=r"data\.test_size: cannot split off the test set from 21 samples"):
+    y = np.repeat([0, 1, 2], 10)  # a test set of 2 cannot hold one sample of each of 3 classes
+    with pytest.raises(DataError, match=r"data\.test_size: cannot split off the test set from 30 samples"):
+        data.split(y, "classification", 0.05, 0.0, 0)
+    with pytest.raises(DataError, match=r"data\.val_size: cannot split off the validation set from 24 samples"):
+        data.split(y, "classification", 0.2, 0.05, 0)
+
+
+def test_a_class_of_one_sample_names_the_target_not_the_split():
+    y = np.array([0] * 20 + [1])  # no data.test_size can split this stratified
+    with pytest.raises(DataError, match=r"^data\.target: 1 of its 2 classes have a single sample \(1\), "):
         data.split(y, "classification", 0.2, 0.0, 0)
 
 

@@ -156,6 +156,19 @@ def test_an_identifier_target_names_data_target_not_test_size(tmp_path, features
                    "y holds a different label in each of its 120 rows")
 
 
+def test_a_nearly_unique_target_names_data_target_not_test_size(tmp_path, features):
+    """Codes with a few repeats are not every row's own, but still leave classes of
+    one sample, which no data.test_size can split: the target is named."""
+    X, _ = features
+    codes = np.arange(len(X)) + 1000
+    codes[1::10] = codes[::10]  # 12 codes seen twice, 96 once
+    path = write_csv(tmp_path / "codes.csv", X, codes, header="a,b,c,code", fmt="{}")
+    result = run_mlp("train", config(tmp_path / "c.yaml", path), "-o", tmp_path / "run", *QUICK)
+    line = assert_refused(result, "data.target: 96 of its 108 classes have a single sample (1002, 1003, 1004, ...)",
+                          "set data.target to the column to predict")
+    assert "test_size" not in line and not (tmp_path / "run").exists()
+
+
 # --------------------------------------------------------------------------- 4. a binary file as the config
 
 
@@ -230,6 +243,11 @@ def test_a_space_instead_of_equals_suggests_key_equals_value(tmp_path, command):
 def test_a_space_in_a_sweep_grid_is_named_too(tmp_path):
     result = run_mlp("sweep", config(tmp_path / "c.yaml", "iris"), "--grid", "train.optimizer.lr", "0.1,0.01")
     assert_refused(result, "--grid train.optimizer.lr 0.1,0.01: write --grid train.optimizer.lr=0.1,0.01")
+
+
+def test_a_space_in_a_range_is_named_too(tmp_path):
+    result = run_mlp("sweep", config(tmp_path / "c.yaml", "iris"), "--random", "2", "--range", "train.optimizer.lr", "1e-4:1e-1:log")
+    assert_refused(result, "--range train.optimizer.lr 1e-4:1e-1:log: write --range train.optimizer.lr=1e-4:1e-1:log")
 
 
 def test_a_set_without_a_value_says_key_equals_value(tmp_path):

@@ -210,6 +210,21 @@ def test_random_ranges_take_the_wildcard(tmp_path):
         assert [layer["dropout"] for layer in config["model"]["layers"]] == [dropout, dropout]
 
 
+def test_tune_ranges_and_choices_take_the_wildcard(tmp_path):
+    pytest.importorskip("optuna")  # as tests/test_tune.py: the tune extra
+    result = run_mlp("tune", _config(tmp_path), "--set", "data.val_size=0.2", "--range", "model.layers[*].dropout=0:0.5",
+                     "--choice", "model.layers[*].units=4,8", "--trials", "3", "--pruner", "none",
+                     "--out", tmp_path / "t", "--quiet")
+    assert result.returncode == 0, result.stderr
+    rows = _csv(tmp_path / "t" / "results.csv")
+    assert len(rows) == 3
+    for row in rows:
+        dropout, units = float(row["model.layers[*].dropout"]), int(row["model.layers[*].units"])
+        assert 0 <= dropout <= 0.5 and units in (4, 8)
+        config = yaml.safe_load((tmp_path / "t" / row["trial"] / "config.yaml").read_text())
+        assert [(layer["dropout"], layer["units"]) for layer in config["model"]["layers"]] == [(dropout, units)] * 2
+
+
 def test_a_sweep_wildcard_the_config_cannot_take_names_the_option_before_anything_is_written(tmp_path):
     path = _config(tmp_path, "data: {dataset: iris}\ntrain: {epochs: 2}\n")
     result = run_mlp("sweep", path, "--grid", "model.layers[*].dropout=0,0.2", "--out", tmp_path / "s")

@@ -121,11 +121,31 @@ def refuse_identifier(y: np.ndarray, source: str, column: str | None = None) -> 
     )
 
 
+def _refuse_single_member_classes(y: np.ndarray) -> None:
+    """A class with one sample in the whole data cannot be split stratified,
+    whatever data.test_size is: say so, naming the target (the column may be an
+    identifier's or a measurement's with a few repeats), not the split's size."""
+    if y.ndim != 1:
+        return
+    classes, counts = np.unique(y, return_counts=True)
+    single = classes[counts == 1]
+    if not len(single):
+        return
+    shown = ", ".join(repr(c.item() if hasattr(c, "item") else c) for c in single[:3]) + (", ..." if len(single) > 3 else "")
+    raise DataError(
+        f"data.target: {len(single)} of its {len(classes)} classes have a single sample ({shown}), and a stratified "
+        "split needs two of each; if the column is an identifier or a measurement, set data.target to the column "
+        "to predict (or model.task: regression), else merge or drop the rare classes"
+    )
+
+
 def split(y, task: str, test_size: float, val_size: float, random_state: int) -> dict[str, np.ndarray]:
     """Sample indices by split: test held out, then validation from the rest;
     stratified for classification."""
     def cut(idx, size, name, key):
         stratify = y[idx] if task == "classification" else None
+        if stratify is not None and key == "test_size":
+            _refuse_single_member_classes(stratify)
         try:
             return train_test_indices(idx, size, stratify, random_state)
         except SplitError as exc:
