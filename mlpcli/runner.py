@@ -131,7 +131,19 @@ def train(
 
 def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, resuming, callbacks, interrupt,
               plotter=None) -> RunResult:
-    """The part of ``train`` that runs with the run folder held."""
+    """The part of ``train`` that runs with the run folder held. A sweep's
+    picture helper (PictureQueue.training) gets a core from a small model's
+    step (threads.py): such a run keeps to one BLAS thread throughout, as
+    its run.json records."""
+    beside = getattr(plotter, "training", None) if resolved["output"]["plots"] else None
+    batch = None if trainer.optimizer is None else trainer.options.batch_size  # lbfgs: the whole data
+    with beside(trainer.model.network, batch) if beside else nullcontext():
+        return _train_held(run_dir, trainer, prepared, resolved, rngs, overrides, started, resuming, callbacks,
+                           interrupt, plotter)
+
+
+def _train_held(run_dir, trainer, prepared, resolved, rngs, overrides, started, resuming, callbacks, interrupt,
+                plotter) -> RunResult:
     model = trainer.model
     if not resuming:
         artifacts.write_yaml(run_dir / "config.yaml", resolved, header=artifacts.overrides_header(overrides))
@@ -150,12 +162,8 @@ def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, re
         # metrics.jsonl as of the checkpoint: each epoch's line exactly once
         artifacts.atomic_write(run_dir / "metrics.jsonl", "".join(artifacts.to_json(h) + "\n" for h in position.history))
     start = time.perf_counter() - (position.elapsed if position else 0.0)
-    # a sweep's picture helper (PictureQueue.training) gets a core from a small model's step (threads.py)
-    beside = getattr(plotter, "training", None) if resolved["output"]["plots"] else None
-    batch = None if trainer.optimizer is None else trainer.options.batch_size  # lbfgs: the whole data
-    threads = beside(model.network, batch) if beside else nullcontext()
     try:
-        with artifacts.JsonLines(run_dir / "metrics.jsonl", truncate=not resuming) as lines, threads:
+        with artifacts.JsonLines(run_dir / "metrics.jsonl", truncate=not resuming) as lines:
             history = trainer.fit([MetricsLog(lines), *callbacks], checkpointer, position, interrupt)
     except TrainingDiverged as exc:
         artifacts.write_json(run_dir / "metrics.json", {

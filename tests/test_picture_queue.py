@@ -62,6 +62,9 @@ def test_trial_pictures_come_from_a_helper_all_on_disk_when_the_command_returns(
     trials = sorted(p.parent for p in (tmp_path / "s").glob("*/weights.npz"))
     assert len(trials) == 3
     for trial in trials:
+        # a step this small trained on one BLAS thread beside the helper, and run.json says so
+        pools = json.loads((trial / "run.json").read_text())["threadpools"]
+        assert {pool["num_threads"] for pool in pools if pool["user_api"] == "blas"} == {1}, pools
         config = yaml.safe_load((trial / "config.yaml").read_text())
         mlpcli.train(config, tmp_path / "api" / trial.name)  # the same run, drawn in this process
         for name in PICTURES:
@@ -73,6 +76,29 @@ def _finished_run(tmp_path):
     result = mlpcli.train({**CONFIG, "output": {"plots": False}}, tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     return tmp_path / "run", (result.history, "classification", metrics["test"], [0, 1, 2])
+
+
+@two_cores
+@pytest.mark.plots
+def test_the_queue_is_bounded_so_a_returning_sweep_never_waits_on_a_backlog(tmp_path, monkeypatch):
+    """Runs handed over faster than they are drawn wait for the oldest: never
+    more than MAX_QUEUED undrawn, so finish() waits for that many at most."""
+    import shutil
+
+    run, args = _finished_run(tmp_path)
+    runs = [run]
+    for i in range(5):
+        runs.append(tmp_path / f"run{i}")
+        shutil.copytree(run, runs[-1])
+    queue = worker.PictureQueue()
+    for n, folder in enumerate(runs, 1):
+        assert queue.draw(folder, *args)
+        assert len(queue.queued) <= queue.MAX_QUEUED
+        drawn = [r for r in runs if all((r / name).is_file() for name in PICTURES)]
+        assert len(drawn) >= n - queue.MAX_QUEUED  # the helper acknowledges a run once its PNGs are written
+    queue.finish()
+    assert all((r / name).is_file() for r in runs for name in PICTURES)
+    assert queue.process is None and not queue.queued
 
 
 @two_cores
@@ -126,3 +152,16 @@ def test_a_small_step_leaves_the_helper_a_core(hidden, batch, one_thread):
         inside = _blas_threads()
     assert _blas_threads() == before
     assert inside == ([1] * len(before) if one_thread else before)
+
+
+def test_a_signal_after_the_last_trial_ended_cuts_nothing_short():
+    """A Ctrl-C while the last pictures are drawn leaves a complete sweep complete (exit 0)."""
+    from types import SimpleNamespace
+
+    from mlpcli.sweep.execution import _cut_short
+
+    plan = SimpleNamespace(trials=["a", "b"])
+    done = {"a": {"status": "completed"}, "b": {"status": "failed"}}
+    assert not _cut_short(plan, done)
+    assert _cut_short(plan, {"a": done["a"]})  # b never started
+    assert _cut_short(plan, {**done, "b": {"status": "interrupted"}})  # b stopped at its checkpoint

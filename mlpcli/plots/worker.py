@@ -73,10 +73,10 @@ def start_early(config: str, overrides=()) -> PlotWorker | None:
     return PlotWorker.start()
 
 
-def _helper(serve_function: str) -> subprocess.Popen:
+def _helper(serve_function: str, acknowledge: bool = False) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", _CHILD.format(parent=_PACKAGE_PARENT, serve=serve_function)],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, close_fds=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE if acknowledge else subprocess.DEVNULL, close_fds=True,
         # its own session: a Ctrl-C in the terminal reaches the run only (which then closes our stdin),
         # never a helper still starting up, whose KeyboardInterrupt would print a traceback
         start_new_session=True,
@@ -138,19 +138,25 @@ class PlotWorker:
 class PictureQueue:
     """A sweep's or tune's trial pictures, drawn by one helper process while
     this process trains the next trial (on a two-core machine a digits trial's
-    two pictures cost about a third of its time in line). ``draw`` queues a
-    finished run and returns at once; ``finish`` waits until every queued
-    picture is on disk (a helper that failed is made up for by drawing in
-    place), so a sweep that returns has all its pictures, as before. Between
-    the two a finished trial's results are on disk and its PNGs are not yet:
-    each PNG appears whole (written atomically) or not at all.
+    two pictures cost about a third of its time in line). ``draw`` hands the
+    helper a finished run and returns at once, unless MAX_QUEUED runs are
+    still undrawn: then it waits for the oldest (the helper acknowledges each
+    run on its stdout once its PNGs are written), so when trials end faster
+    than their pictures are drawn, training waits instead of a backlog
+    growing. ``finish`` waits for the rest (at most MAX_QUEUED runs' drawing)
+    and draws here whatever a helper that died left undrawn, so a sweep that
+    returns has all its pictures, as before. Between the two a finished
+    trial's results are on disk and its PNGs are not yet: each PNG appears
+    whole (written atomically) or not at all.
 
     Worth it only with a core to spare for each trial process (``worth_it``):
     with a trial on every core, the helper would take its CPU time from them.
     """
 
+    MAX_QUEUED = 2
+
     def __init__(self):
-        self.process, self.queued, self.failed = None, [], False
+        self.process, self.queued, self.failed = None, [], False  # queued: sent, not yet acknowledged
 
     @staticmethod
     def worth_it(jobs: int) -> bool:
@@ -164,17 +170,44 @@ class PictureQueue:
         return leave_a_core(network, batch_size)
 
     def draw(self, run_dir, history, task, test, classes, best=None) -> bool:
+        """Queue a finished run's pictures; False if there is no helper to take
+        them (the caller draws in place)."""
         job = _job(run_dir, history, task, test, classes, best)
+        if self.failed:
+            return False
         try:
-            if self.process is None and not self.failed:
-                self.process = _helper("serve_many")
+            if self.process is None:
+                self.process = _helper("serve_many", acknowledge=True)
+            while len(self.queued) >= self.MAX_QUEUED:
+                self._acknowledged()
             self.process.stdin.write(json.dumps(job).encode() + b"\n")
             self.process.stdin.flush()
-        except (OSError, ValueError, TypeError, AttributeError):  # no helper (or it died): this run draws in place
-            self.failed = True
+        except (OSError, ValueError, TypeError, _HelperGone):  # it died: what it left undrawn is drawn here
+            self._give_up()
             return False
         self.queued.append(job)
         return True
+
+    def _acknowledged(self) -> None:
+        """Wait until the helper has drawn the oldest queued run."""
+        if not self.process.stdout.readline():
+            raise _HelperGone
+        self.queued.pop(0)
+
+    def _give_up(self) -> None:
+        """The helper is gone (or never started): draw its undrawn runs here, and every later one in line."""
+        self.failed = True
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            for stream in (self.process.stdin, self.process.stdout):
+                try:
+                    stream.close()
+                except OSError:  # unsent bytes to a dead process
+                    pass
+        queued, self.process, self.queued = self.queued, None, []
+        for job in queued:
+            _draw_job(job)
 
     def finish(self) -> None:
         """Wait for every queued picture; what the helper could not draw is drawn here."""
@@ -182,22 +215,24 @@ class PictureQueue:
             return
         try:
             self.process.stdin.close()
-        except OSError:
-            pass
-        code = self.process.wait()
-        queued, self.process, self.queued = self.queued, None, []
-        if code != 0:
-            for job in queued:
-                _draw_job(job)
+            while self.queued:
+                self._acknowledged()
+        except (OSError, ValueError, _HelperGone):
+            self._give_up()
+            return
+        self.process.wait()
+        self.process.stdout.close()
+        self.process = None
 
     def abandon(self) -> None:
-        """Stop waiting: the helper draws what it holds (whole runs, each PNG
-        atomic) and exits by itself; nothing new is queued."""
+        """Stop waiting (a second signal): the helper draws the few runs it
+        holds (each PNG atomic) and exits by itself; nothing new is queued."""
         if self.process is not None:
-            try:
-                self.process.stdin.close()
-            except OSError:
-                pass
+            for stream in (self.process.stdin, self.process.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
         self.process, self.queued, self.failed = None, [], True
 
     def __enter__(self):
@@ -208,6 +243,10 @@ class PictureQueue:
             self.finish()
         else:
             self.abandon()
+
+
+class _HelperGone(Exception):
+    """The helper's stdout closed before it acknowledged a run: it died."""
 
 
 def trial_pictures(jobs: int):
@@ -244,11 +283,21 @@ def serve() -> int:
 
 def serve_many() -> int:
     """PictureQueue's helper: warm up, then draw each job (one JSON line) as it
-    comes, until stdin closes."""
+    comes, acknowledging each with a line on stdout, until stdin closes (a
+    line cut short by its sender's death is skipped)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(19)
     _warm_up()
     for line in sys.stdin.buffer:
-        _draw_job(json.loads(line))
+        try:
+            job = json.loads(line)
+        except ValueError:
+            continue
+        _draw_job(job)
+        try:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        except OSError:  # nobody waits for it any more (abandoned): draw the rest all the same
+            pass
     sys.stderr.flush()
     os._exit(0)

@@ -85,10 +85,16 @@ def _run(p: Plan, jobs: int, client, fail_fast: bool, on_trial, started: float) 
                         for task in tasks:
                             if stop.signum or record(run_trial(task, stop, pictures)):
                                 break
-    if stop.signum:
+    if stop.signum and _cut_short(p, rows):
         raise _interruption(p, rows, skipped, stop.signum)
     ran = list(rows)[skipped:]  # rows holds the skipped trials first, then each as it ended
     return summarise(p, rows, skipped, time.perf_counter() - started, ran)
+
+
+def _cut_short(p: Plan, rows: dict) -> bool:
+    """Whether a signal left a trial stopped at its checkpoint or not started
+    (one after the last trial ended, as its pictures were drawn, cut nothing)."""
+    return len(rows) < len(p.trials) or any(r["status"] == "interrupted" for r in rows.values())
 
 
 def _interruption(p: Plan, rows: dict, skipped: int, signum: int) -> SweepInterrupted:

@@ -207,13 +207,15 @@ class Pool:
         send_signal([process for process, _ in self.workers], signal.SIGKILL)
 
     def close(self) -> None:
-        """Ask every worker to end, wait a moment, kill any left (nothing is orphaned)."""
+        """Ask every worker to end, wait for them (a minute at most), kill any left (nothing is orphaned)."""
         for process, conn in self.workers:
             try:
                 conn.send(None)
             except OSError:
                 pass
-        deadline = time.monotonic() + 5
+        # a worker ends once its last trials' pictures are drawn (at most PictureQueue.MAX_QUEUED runs'),
+        # well within this; a second signal kills the workers at once instead (kill)
+        deadline = time.monotonic() + 60
         for process, conn in self.workers:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():

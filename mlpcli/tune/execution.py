@@ -65,7 +65,8 @@ def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, pr
         results.write(p.tune_dir, table, p.record)
         best = results.write_best(p.tune_dir, study, p.record)
     summary = results.summary(p.tune_dir, study, p.record, table, best, ran, time.perf_counter() - started)
-    if stop.signum:
+    # a signal after the study was done (as the last trial's pictures were drawn) cut nothing short
+    if stop.signum and (summary["finished"] < trials or summary["waiting"] or summary["running"]):
         verb = "interrupted" if stop.signum == signal.SIGINT else "terminated"
         raise TuneInterrupted(
             f"{verb}: the study has {summary['finished']} of {trials} trials finished ({ran} this run), recorded in "
