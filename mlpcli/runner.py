@@ -131,13 +131,13 @@ def train(
 
 def _train_in(run_dir, trainer, prepared, resolved, rngs, overrides, started, resuming, callbacks, interrupt,
               plotter=None) -> RunResult:
-    """The part of ``train`` that runs with the run folder held. A sweep's
-    picture helper (PictureQueue.training) gets a core from a small model's
-    step (threads.py): such a run keeps to one BLAS thread throughout, as
-    its run.json records."""
-    beside = getattr(plotter, "training", None) if resolved["output"]["plots"] else None
+    """The part of ``train`` that runs with the run folder held, in the
+    context its picture helper asks for (``plotter.training``: a sweep's
+    helper gets a core from a small model's step, threads.py; such a run
+    keeps to one BLAS thread throughout, as its run.json records)."""
     batch = None if trainer.optimizer is None else trainer.options.batch_size  # lbfgs: the whole data
-    with beside(trainer.model.network, batch) if beside else nullcontext():
+    drawn = plotter is not None and resolved["output"]["plots"]
+    with plotter.training(trainer.model.network, batch) if drawn else nullcontext():
         return _train_held(run_dir, trainer, prepared, resolved, rngs, overrides, started, resuming, callbacks,
                            interrupt, plotter)
 

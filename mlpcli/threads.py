@@ -25,9 +25,9 @@ def step_macs(n_in: int, hidden: list[int], n_out: int, batch: int) -> int:
 
 
 def network_step_macs(network, batch: int) -> int:
-    """step_macs of a built network's dense layers (the first one computes no input gradient)."""
-    return batch * sum(layer.n_in * layer.n_out * (3 if layer.input_grad else 2)
-                       for layer in network.layers if hasattr(layer, "input_grad"))
+    """step_macs of a built network (its dense layers' widths)."""
+    dense = [layer for layer in network.layers if hasattr(layer, "input_grad")]
+    return step_macs(dense[0].n_in, [layer.n_out for layer in dense[:-1]], dense[-1].n_out, batch)
 
 
 def leave_a_core(network, batch: int | None):

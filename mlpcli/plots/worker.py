@@ -21,6 +21,7 @@ import signal
 import stat
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -103,6 +104,11 @@ class PlotWorker:
 
     def __init__(self):
         self.process = _helper("serve")
+
+    @staticmethod
+    def training(network, batch_size):
+        """The context the run trains in: unchanged (its helper only warms up meanwhile)."""
+        return nullcontext()
 
     @classmethod
     def start(cls) -> PlotWorker | None:
@@ -200,11 +206,7 @@ class PictureQueue:
         if self.process is not None:
             self.process.kill()
             self.process.wait()
-            for stream in (self.process.stdin, self.process.stdout):
-                try:
-                    stream.close()
-                except OSError:  # unsent bytes to a dead process
-                    pass
+            self._close_pipes()
         queued, self.process, self.queued = self.queued, None, []
         for job in queued:
             _draw_job(job)
@@ -228,12 +230,15 @@ class PictureQueue:
         """Stop waiting (a second signal): the helper draws the few runs it
         holds (each PNG atomic) and exits by itself; nothing new is queued."""
         if self.process is not None:
-            for stream in (self.process.stdin, self.process.stdout):
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+            self._close_pipes()
         self.process, self.queued, self.failed = None, [], True
+
+    def _close_pipes(self) -> None:
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:  # unsent bytes to a process that is gone
+                pass
 
     def __enter__(self):
         return self
@@ -253,8 +258,6 @@ def trial_pictures(jobs: int):
     """A context for a process that runs trials, ``jobs`` such processes at
     once: a PictureQueue (finished on leaving) where each has a core to spare
     for it, else None (each trial draws its own)."""
-    from contextlib import nullcontext
-
     return PictureQueue() if PictureQueue.worth_it(jobs) else nullcontext()
 
 
