@@ -24,6 +24,7 @@ the CPU other processes used meanwhile (cores): above ~0.1 the wall times are
 skewed.
 
     python benchmarks/bench_tune.py [--rounds 1] [--first-seed 0] [--trials 40] [--wait-idle 60]
+                                    [--pruner hyperband|halving|median|none] [--min-epochs N] [--reduction-factor N]
     python benchmarks/bench_tune.py --quick     # smoke run: 6 trials of 5 epochs
 """
 from __future__ import annotations
@@ -46,14 +47,14 @@ RANGES = ["--range", "train.optimizer.lr=1e-4:1e-1:log",
 GOAL_TIME_RATIO = 0.5
 
 
-PRUNER = {"name": "hyperband"}  # --pruner
+PRUNER = {"name": "hyperband", "options": []}  # --pruner, --min-epochs, --reduction-factor
 
 
 def commands(out: Path, trials: int, extra: list[str]) -> dict[str, list]:
     mlp = mlp_command()
     return {
         "tune": [*mlp, "tune", CONFIG, *RANGES, *extra, "--trials", trials, "--sampler", "tpe",
-                 "--pruner", PRUNER["name"], "--jobs", 1, "--out", out / "tune", "--json", "--quiet"],
+                 "--pruner", PRUNER["name"], *PRUNER["options"], "--jobs", 1, "--out", out / "tune", "--json", "--quiet"],
         "sweep": [*mlp, "sweep", CONFIG, "--random", trials, *RANGES, *extra, "--jobs", 1,
                   "--out", out / "sweep", "--json", "--quiet"],
     }
@@ -153,9 +154,14 @@ def main() -> None:
                         help="wait up to this long for an idle machine before each command")
     parser.add_argument("--pruner", choices=["hyperband", "halving", "median", "none"], default="hyperband",
                         help="mlp tune's pruner (default hyperband, as mlp tune's own default)")
+    parser.add_argument("--min-epochs", type=int, help="mlp tune's --min-epochs (default: its own)")
+    parser.add_argument("--reduction-factor", type=int, help="mlp tune's --reduction-factor (default: its own)")
     parser.add_argument("--json", metavar="PATH", help="also write the measurements here")
     args = parser.parse_args()
     PRUNER["name"] = args.pruner
+    for option, value in (("--min-epochs", args.min_epochs), ("--reduction-factor", args.reduction_factor)):
+        if value is not None:
+            PRUNER["options"] += [option, value]
     IDLE["max_wait"] = args.wait_idle
     trials, rounds, extra = args.trials, args.rounds, []
     if args.quick:
@@ -164,6 +170,7 @@ def main() -> None:
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results = [run_round(n, args.first_seed + n, trials, extra) for n in range(rounds)]
     text, ok = verdict(results)
+    print(f"mlp tune: --sampler tpe --pruner {' '.join(map(str, [PRUNER['name'], *PRUNER['options']]))}")
     print(table(results))
     print()
     print(text)

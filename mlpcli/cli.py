@@ -172,13 +172,16 @@ def sweep(config, grid, n_random, ranges, seeds, overrides, out, jobs, scheduler
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Start no trial after this long.")
 @click.option("--sampler", type=click.Choice(["tpe", "random", "cmaes"]), default="tpe", show_default=True, help="How trials are drawn (seeded from the config's seed).")
 @click.option("--pruner", type=click.Choice(["hyperband", "halving", "median", "none"]), default="hyperband", show_default=True, help="How bad trials are stopped early (halving: successive halving).")
+@click.option("--min-epochs", type=click.IntRange(min=1), metavar="N", help="Epochs every trial trains before it can be stopped (the first rung)  [default: a tenth of train.epochs; median: 1]")
+@click.option("--reduction-factor", type=click.IntRange(min=2), metavar="N", help="Hyperband / halving: a trial goes on past a rung only when among the best 1/N there  [default: 3]")
 @click.option("--storage", metavar="URL", help="The study's database, e.g. postgresql://user@host/db (shared by machines)  [default: sqlite in the tune folder]")
 @click.option("--study-name", metavar="NAME", help="The study in the storage  [default: the tune folder's name]")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Trial processes at once on this machine.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Tune folder (default: tunes/<config name>); one run folder per trial.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: counts, best trial, leaderboard.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line per trial.")
-def tune(config, ranges, choices, overrides, trials, timeout, sampler, pruner, storage, study_name, jobs, out, as_json, quiet):
+def tune(config, ranges, choices, overrides, trials, timeout, sampler, pruner, min_epochs, reduction_factor, storage,
+         study_name, jobs, out, as_json, quiet):
     """Search CONFIG's hyperparameters with Optuna (pip install 'mlpcli[tune]'):
     each trial a run folder under the tune folder, bad ones pruned early;
     writes results.csv / results.jsonl and best.yaml, prints a leaderboard.
@@ -186,7 +189,8 @@ def tune(config, ranges, choices, overrides, trials, timeout, sampler, pruner, s
     from . import tune as tuning
 
     plan = tuning.plan(config, ranges=ranges, choices=choices, sets=overrides, sampler=sampler, pruner=pruner,
-                       storage=storage, study_name=study_name, out=out)
+                       min_epochs=min_epochs, reduction_factor=reduction_factor, storage=storage,
+                       study_name=study_name, out=out)
     result = tuning.run(plan, trials=trials, timeout=timeout, jobs=jobs, progress=not quiet and sys.stderr.isatty())
     echo_result(result, as_json, render.tune_leaderboard)
 

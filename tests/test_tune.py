@@ -141,6 +141,28 @@ def test_a_resumed_or_late_report_is_judged_at_the_first_epoch_past_a_rung():
     median, none = studies.make_pruner("median", 20), studies.make_pruner("none", 20)
     assert all(studies.may_prune(median, e - 1, e) for e in range(1, 21))
     assert not any(studies.may_prune(none, 0, e) for e in range(1, 21))
+    for name in ("hyperband", "halving"):  # --min-epochs 3 --reduction-factor 2
+        pruner = studies.make_pruner(name, 20, min_epochs=3, reduction_factor=2)
+        assert [e for e in range(1, 21) if studies.may_prune(pruner, e - 1, e)] == [3, 6, 12], name
+    late = studies.make_pruner("median", 20, min_epochs=5)
+    assert [e for e in range(1, 21) if studies.may_prune(late, e - 1, e)] == list(range(5, 21))
+
+
+@pytest.mark.parametrize("pruner, options, rungs", [
+    ("halving", ["--min-epochs", "3", "--reduction-factor", "2"], {3, 6, 12}),
+    ("median", ["--min-epochs", "5"], set(range(5, 20))),
+])
+def test_min_epochs_and_reduction_factor_decide_where_trials_can_stop(tmp_path, monkeypatch, pruner, options, rungs):
+    asked = _asked_epochs(monkeypatch)
+    result = tune(tmp_path, "--trials", "12", "--set", "train.epochs=20", "--pruner", pruner, *options, "--out", "t",
+                  "--json")
+    assert result.returncode == 0, result.stderr
+    assert asked and set().union(*asked.values()) <= rungs  # never judged before --min-epochs, only at the rungs
+    stops = {int(r["stopped_epoch"]) for r in rows(tmp_path / "t") if r["state"] == "pruned"}
+    assert stops and stops <= rungs
+    recorded = json.loads((tmp_path / "t" / "tune.json").read_text())["pruner_options"]
+    expected = {"min_epochs": int(options[1]), "reduction_factor": int(options[3]) if len(options) > 2 else None}
+    assert recorded == expected == json.loads(result.stdout)["pruner_options"]
 
 
 def test_the_median_pruner_is_asked_every_epoch_and_none_never(tmp_path, monkeypatch):
@@ -250,6 +272,10 @@ def test_timeout_bounds_the_study(tmp_path):
     (["--storage", "sqlite:////nonexistent-folder/deeper/study.db"], ["--storage", "cannot open"]),
     (["--storage", "postgresql://nobody@127.0.0.1:9/nothing"], ["--storage", "cannot open"]),
     (["--storage", "nosuchdb://x"], ["--storage"]),
+    (["--pruner", "median", "--reduction-factor", "4"], ["--reduction-factor 4", "hyperband and halving"]),
+    (["--pruner", "none", "--min-epochs", "2"], ["--min-epochs 2", "none"]),
+    (["--min-epochs", "9"], ["--min-epochs 9", "train.epochs (9)"]),
+    (["--reduction-factor", "1"], ["--reduction-factor"]),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, names):
     (tmp_path / "c.yaml").write_text(CONFIG)

@@ -8,7 +8,9 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
 
 - ``tune.json``: ``{"config": the resolved base config path or "-",
   "search": [{"key", "kind": "float"|"int"|"categorical", "low", "high", "log",
-  "choices"}], "sampler", "pruner", "storage" (a SQLAlchemy URL), "study_name",
+  "choices"}], "sampler", "pruner", "pruner_options" ({"min_epochs",
+  "reduction_factor"}: the pruner's settings, null where it has none),
+  "storage" (a SQLAlchemy URL), "study_name",
   "direction" ("maximize" / "minimize"), "metric" (the monitored validation
   metric, e.g. "val_accuracy"), "seed"}``; also "sets" (the --set items) and
   "config_sha256" (a rerun must match them). ``key`` is the dotted path as

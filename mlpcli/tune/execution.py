@@ -81,8 +81,11 @@ def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, pr
 def _open(p: Plan, storage):
     seed = p.record["seed"]
     return studies.open_study(storage, p.record["study_name"], p.record["direction"],
-                              studies.make_sampler(p.record["sampler"], seed),
-                              studies.make_pruner(p.record["pruner"], p.epochs))
+                              studies.make_sampler(p.record["sampler"], seed), _pruner(p.record, p.epochs))
+
+
+def _pruner(record: dict, epochs: int):
+    return studies.make_pruner(record["pruner"], epochs, **record["pruner_options"])
 
 
 def _context(p: Plan) -> objective.Context:
@@ -99,7 +102,7 @@ def work(job: dict, stop, storage=None) -> int:
     storage = storage or studies.open_storage(record["storage"])
     study = studies.open_study(storage, record["study_name"], record["direction"],
                                studies.make_sampler(record["sampler"], record["seed"]),
-                               studies.make_pruner(record["pruner"], job["epochs"]), create=False)
+                               _pruner(record, job["epochs"]), create=False)
     if stop.signum or studies.done(study, trials):
         return 0
     current, ran = [], [0]

@@ -27,8 +27,8 @@ class Plan:
     custom_storage: bool  # --storage given: opened before the tune folder is created
 
 
-def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner="hyperband", storage=None,
-         study_name=None, out=None) -> Plan:
+def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner="hyperband", min_epochs=None,
+         reduction_factor=None, storage=None, study_name=None, out=None) -> Plan:
     """Parse and check everything a tune needs, writing nothing."""
     from ..config import MAXIMISED, STDIN, read_stdin_config, with_swept
     from ..runner import resolve_config
@@ -51,12 +51,15 @@ def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner="
     if resolved["data"]["val_size"] <= 0:
         raise ConfigError("data.val_size: mlp tune compares trials on the validation split; set it above 0, "
                           "e.g. --set data.val_size=0.2")
+    epochs = resolved["train"]["epochs"]
+    _check_pruner(pruner, epochs, min_epochs, reduction_factor)
     metric = _metric(resolved)
     tune_dir = Path(out or Path("tunes") / ("stdin" if stdin else stem)).resolve()
     record = {
         "config": STDIN if stdin else str(Path(config_path).resolve()),
         "search": [p.record() for p in params],
         "sampler": sampler, "pruner": pruner,
+        "pruner_options": studies.pruner_options(pruner, epochs, min_epochs, reduction_factor),
         "storage": storage or studies.default_storage(tune_dir),
         "study_name": study_name or tune_dir.name,
         "direction": "maximize" if metric.removeprefix("val_") in MAXIMISED else "minimize",
@@ -67,7 +70,22 @@ def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner="
     if sampler == "cmaes":
         studies.make_sampler(sampler, record["seed"])  # the cmaes package: refused before anything is written
     return Plan(tune_dir, source if stdin else Path(config_path).resolve(), params, sets, record,
-                resolved["train"]["epochs"], storage is not None)
+                epochs, storage is not None)
+
+
+def _check_pruner(pruner: str, epochs: int, min_epochs: int | None, reduction_factor: int | None) -> None:
+    """--min-epochs and --reduction-factor only where the pruner has them, and a
+    first judgement before the last epoch (a trial is never pruned there)."""
+    if reduction_factor is not None and pruner not in ("hyperband", "halving"):
+        raise ConfigError(f"--reduction-factor {reduction_factor}: only --pruner hyperband and halving have rungs "
+                          f"to reduce at (this tune's pruner is {pruner})")
+    if min_epochs is None:
+        return
+    if pruner == "none":
+        raise ConfigError(f"--min-epochs {min_epochs}: --pruner none stops no trial early")
+    if min_epochs >= epochs:
+        raise ConfigError(f"--min-epochs {min_epochs}: must be below train.epochs ({epochs}), "
+                          "or no trial could be stopped early")
 
 
 def _metric(resolved: dict) -> str:

@@ -164,7 +164,7 @@ def summary(tune_dir: Path, study, record: dict, table: list[dict], best: dict |
     return {
         "tune_dir": str(tune_dir), "study_name": record["study_name"], "storage": record["storage"],
         "metric": record["metric"], "direction": record["direction"], "sampler": record["sampler"],
-        "pruner": record["pruner"], **counts, "ran": ran, "seconds": seconds, "best": best,
+        "pruner": record["pruner"], "pruner_options": record.get("pruner_options"), **counts, "ran": ran, "seconds": seconds, "best": best,
         "leaderboard": [{k: r[k] for k in ("trial", "state", "params", "value", "stopped_epoch", "machine", "test")}
                         for r in ranked],
     }

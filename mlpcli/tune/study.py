@@ -165,26 +165,43 @@ def _seeded_by_trial(op, make, seed):
     return TrialSeeded()
 
 
-def make_pruner(name: str, epochs: int):
-    """The named pruner; ``may_prune`` says at which epochs it can stop a trial."""
+REDUCTION_FACTOR = 3  # Hyperband's and successive halving's default (Optuna's, KerasTuner's factor)
+
+
+def pruner_options(name: str, epochs: int, min_epochs: int | None = None, reduction_factor: int | None = None) -> dict:
+    """The pruner's settings as tune.json records them: ``min_epochs``, the
+    epochs every trial trains before it can be stopped (Hyperband's and
+    halving's first rung, the median pruner's warm-up; default a tenth of
+    ``epochs`` for the rung pruners: on digits (bench_tune.py) a first rung
+    at epoch 1 stopped 80% of the trials within 5-7 epochs and kept fast
+    starters (high rates, narrow layers) over the settings that win by the
+    end) and ``reduction_factor`` (a trial goes on past a rung only when
+    among the best 1/factor there); None where the pruner has no such setting."""
+    if name in ("hyperband", "halving"):
+        return {"min_epochs": min_epochs or max(1, epochs // 10),
+                "reduction_factor": reduction_factor or REDUCTION_FACTOR}
+    return {"min_epochs": (min_epochs or 1) if name == "median" else None, "reduction_factor": None}
+
+
+def make_pruner(name: str, epochs: int, min_epochs: int | None = None, reduction_factor: int | None = None):
+    """The named pruner with the settings of pruner_options; ``may_prune``
+    says at which epochs it can stop a trial."""
     op = optuna()
-    # Hyperband's and successive halving's first rung at a tenth of the epochs, not after epoch 1: on digits
-    # (bench_tune.py) min_resource=1 stopped 80% of the trials within 5-7 epochs and kept fast starters (high
-    # rates, narrow layers) over the settings that win by the end.
-    first = max(1, epochs // 10)
+    options = pruner_options(name, epochs, min_epochs, reduction_factor)
+    first, factor = options["min_epochs"], options["reduction_factor"]
     if name == "hyperband":
-        return _with_rungs(op.pruners.HyperbandPruner, first, 3, max_resource=max(epochs, first))
+        return _with_rungs(op.pruners.HyperbandPruner, first, factor, max_resource=max(epochs, first))
     if name == "halving":
-        return _with_rungs(op.pruners.SuccessiveHalvingPruner, first, 3)
+        return _with_rungs(op.pruners.SuccessiveHalvingPruner, first, factor)
     if name == "median":
-        return op.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        return _from_epoch(op.pruners.MedianPruner, first, n_startup_trials=5, n_warmup_steps=first)
     return op.pruners.NopPruner()
 
 
 def _with_rungs(base, first: int, factor: int, **options):
     class Rungs(base):
-        """Optuna's Hyperband or successive halving (a subclass: for Hyperband
-        the sampler still sees one bracket's trials), which knows its rungs:
+        """Optuna's Hyperband or successive halving (a subclass: Optuna's
+        checks for its own Hyperband see one), which knows its rungs:
         successive halving judges a trial at ``first * factor**k`` epochs,
         and each of Hyperband's brackets b runs it from ``first * factor**b``,
         so every rung is among them. A trial is only ever judged at the first
@@ -204,18 +221,25 @@ def _with_rungs(base, first: int, factor: int, **options):
     return Rungs(min_resource=first, reduction_factor=factor, **options)
 
 
+def _from_epoch(base, first: int, **options):
+    class FromEpoch(base):
+        """Optuna's median pruner, which judges a trial at every epoch from ``first`` on."""
+
+        def rung_between(self, after: int, epoch: int) -> bool:
+            return epoch >= first and epoch > after
+
+    FromEpoch.__name__ = FromEpoch.__qualname__ = f"FromEpoch{base.__name__}"
+    return FromEpoch(**options)
+
+
 def may_prune(pruner, after: int, epoch: int) -> bool:
     """Whether ``pruner`` (from make_pruner) can stop a trial at ``epoch``
     when it last judged it at epoch ``after`` (0: never): Hyperband and
-    successive halving only when a rung lies in between (see _with_rungs), the median pruner at any
-    epoch, none never. Asking only then gives the same decisions as asking
-    at every epoch."""
-    from optuna.pruners import NopPruner  # loaded by now: no per-epoch optuna() set-up
-
+    successive halving only when a rung lies in between (see _with_rungs),
+    the median pruner at every epoch from its min_epochs on, none never.
+    Asking only then gives the same decisions as asking at every epoch."""
     rung_between = getattr(pruner, "rung_between", None)
-    if rung_between is not None:
-        return rung_between(after, epoch)
-    return not isinstance(pruner, NopPruner)
+    return rung_between is not None and rung_between(after, epoch)
 
 
 def open_study(storage, name: str, direction: str, sampler=None, pruner=None, create: bool = True):
