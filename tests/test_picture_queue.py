@@ -165,3 +165,38 @@ def test_a_signal_after_the_last_trial_ended_cuts_nothing_short():
     assert not _cut_short(plan, done)
     assert _cut_short(plan, {"a": done["a"]})  # b never started
     assert _cut_short(plan, {**done, "b": {"status": "interrupted"}})  # b stopped at its checkpoint
+
+
+@pytest.mark.plots
+@pytest.mark.parametrize("command", ["sweep", "tune"])
+def test_a_rerun_draws_the_pictures_a_killed_command_left_undrawn(tmp_path, command):
+    """A sweep or tune killed (SIGKILL, a lost machine) while finished trials'
+    pictures waited for the helper leaves those folders without PNGs (each is
+    whole or absent, never torn). Running the same command again draws them,
+    byte for byte as they would have been (early stopping's best epoch marked,
+    here one the run did not restore), and trains nothing again."""
+    from tests.conftest import run_mlp
+
+    stopping = {"monitor": "val_loss", "patience": 2, "restore_best": False, "min_delta": 0.05}
+    config = {**CONFIG, "train": {**CONFIG["train"], "epochs": 12, "early_stopping": stopping}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    if command == "sweep":
+        args = ["sweep", "c.yaml", "--grid", "train.optimizer.lr=0.01,0.05", "--out", "s", "--quiet"]
+    else:
+        args = ["tune", "c.yaml", "--range", "train.optimizer.lr=0.001:0.1:log", "--trials", "2", "--out", "s",
+                "--pruner", "none", "--quiet"]
+    first = run_mlp(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    trials = sorted(p.parent for p in (tmp_path / "s").glob("*/weights.npz"))
+    assert len(trials) == 2
+    drawn = {(t, name): (t / name).read_bytes() for t in trials for name in PICTURES}
+    kept = {t: ((t / "metrics.json").read_bytes(), (t / "weights.npz").read_bytes()) for t in trials}
+    assert any(json.loads((t / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] < 12 for t in trials)  # stopped early
+    for name in PICTURES:  # the first trial's were both queued; the second's confusion matrix was being drawn
+        (trials[0] / name).unlink()
+    (trials[1] / "confusion_matrix.png").unlink()
+
+    result = run_mlp(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert {key: key[0].joinpath(key[1]).read_bytes() for key in drawn} == drawn
+    assert {t: ((t / "metrics.json").read_bytes(), (t / "weights.npz").read_bytes()) for t in trials} == kept

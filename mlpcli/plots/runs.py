@@ -172,6 +172,54 @@ def write_run_plots(run_dir: Path, history: list[dict], task: str, test: dict, c
     return written
 
 
+def redraw_missing(run_dir) -> list[Path]:
+    """Draw a finished run's pictures that are missing, as the run drew them,
+    from its weights file's meta (task, classes, config, test metrics) and
+    metrics.jsonl: a sweep or tune whose trials' pictures were queued for a
+    helper when it was killed (or the machine lost) draws them when it is run
+    again. Nothing when both are there, pictures are off, or the run did not
+    finish (completed or pruned); a folder that cannot be read is left as it
+    is. Returns the PNGs written."""
+    import json
+
+    from .. import weights_file
+
+    run_dir = Path(run_dir)
+    if (run_dir / LEARNING_CURVES).is_file() and (run_dir / CONFUSION_MATRIX).is_file():
+        return []
+    try:
+        status = json.loads((run_dir / "metrics.json").read_text()).get("status")
+        if status not in ("completed", "pruned"):
+            return []
+        _, meta = weights_file.read(run_dir / "weights.npz")
+        config, metrics, task = meta["config"], meta["metrics"], meta["task"]
+        if not config["output"]["plots"]:
+            return []
+        if (run_dir / LEARNING_CURVES).is_file() and (task != "classification" or not metrics["test"].get("confusion_matrix")):
+            return []
+        history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, MLPError):
+        return []
+    return write_run_plots(run_dir, history, task, metrics["test"], meta.get("classes"), _best(config, history))
+
+
+def _best(config: dict, history: list[dict]) -> tuple[int, str] | None:
+    """Early stopping's best epoch and monitor, as the run marked them: its
+    stopper replayed over the history (metrics.json's best_epoch is the
+    last epoch when the best weights were not restored)."""
+    stopping = config["train"].get("early_stopping")
+    if not stopping:
+        return None
+    from ..config.optimization import resolved_mode
+    from ..training import EarlyStopping
+
+    stopper = EarlyStopping(None, **{**stopping, "mode": resolved_mode(stopping["mode"], stopping["monitor"]),
+                                     "restore_best": False})
+    for logs in history:
+        stopper.on_epoch_end(logs["epoch"], logs)
+    return (stopper.best_epoch, stopper.monitor) if stopper.best_epoch else None
+
+
 # --------------------------------------------------------------------------- several runs
 
 

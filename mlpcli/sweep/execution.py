@@ -7,6 +7,7 @@ import time
 
 from .. import artifacts
 from ..errors import MLPError
+from ..plots.runs import redraw_missing
 from ..plots.worker import trial_pictures
 from .planning import Plan
 from .results import RESULTS_CSV, RESULTS_JSONL, claim, finished_metrics, read_rows, summarise, write_csv
@@ -52,6 +53,7 @@ def _run(p: Plan, jobs: int, client, fail_fast: bool, on_trial, started: float) 
         if done is None:
             todo.append(t)
         else:
+            redraw_missing(p.sweep_dir / t.name)  # its pictures queued for a helper when the sweep was killed
             old = previous.get(t.name, {})
             rows[t.name] = {**row_of(t), "overrides": list(t.overrides), "status": "completed", "error": None,
                             **figures(done), "seconds": old.get("seconds", done.get("train_seconds"))}

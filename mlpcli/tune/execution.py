@@ -13,6 +13,7 @@ import time
 import click
 
 from ..errors import MLPError, TrainingInterrupted
+from ..plots.runs import redraw_missing
 from ..plots.worker import trial_pictures
 from ..sweep.workers import SIGNALS, Stop, send_signal, signals_handled
 from . import objective, results
@@ -49,6 +50,7 @@ def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, pr
         raise MLPError(f"{p.tune_dir}: holds the trial folders of a study that is not in {p.record['storage']} "
                        f"(deleted?); its trials would overwrite them: choose another --out")
     studies.reclaim(study)
+    _redraw_missing(p, study)
     deadline = None if timeout is None else time.time() + timeout
     job = {"ctx": _context(p), "record": p.record, "epochs": p.epochs, "trials": trials, "deadline": deadline,
            "progress": progress, "jobs": jobs}
@@ -86,6 +88,14 @@ def _open(p: Plan, storage):
 
 def _pruner(record: dict, epochs: int):
     return studies.make_pruner(record["pruner"], epochs, **record["pruner_options"])
+
+
+def _redraw_missing(p: Plan, study) -> None:
+    """The pictures of this folder's finished trials that a killed tune's helper had not drawn yet."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        redraw_missing(objective.trial_dir(p.tune_dir, t.number))
 
 
 def _context(p: Plan) -> objective.Context:
