@@ -112,20 +112,20 @@ def _asked_epochs(monkeypatch) -> dict:
 @pytest.mark.parametrize("pruner", ["hyperband", "halving"])
 def test_a_rung_pruner_is_asked_only_at_its_rungs_and_decides_as_if_asked_every_epoch(tmp_path, monkeypatch, pruner):
     """Each question to the pruner reads the study; Hyperband and successive
-    halving can only prune at their rungs (2, 6, 18 for 20 epochs), so they are
+    halving can only prune at their rungs (1, 4, 16 for 20 epochs), so they are
     asked there only, and every trial ends as it would if it were asked after every epoch."""
     from mlpcli.tune import study as studies
 
     asked = _asked_epochs(monkeypatch)
     args = ["--trials", "14", "--set", "train.epochs=20", "--study-name", "s", "--pruner", pruner]
     assert tune(tmp_path, *args, "--out", "rungs").returncode == 0
-    assert asked and set().union(*asked.values()) <= {2, 6, 18}
+    assert asked and set().union(*asked.values()) <= {1, 4, 16}
     # the study is written to only there too (the whole curves are in metrics.jsonl)
-    assert set().union(*(t.intermediate_values for t in study_of(tmp_path / "rungs").get_trials())) <= {2, 6, 18}
+    assert set().union(*(t.intermediate_values for t in study_of(tmp_path / "rungs").get_trials())) <= {1, 4, 16}
     monkeypatch.setattr(studies, "may_prune", lambda pruner, after, epoch: True)  # asked after every epoch
     asked.clear()
     assert tune(tmp_path, *args, "--out", "every").returncode == 0
-    assert set().union(*asked.values()) - {2, 6, 18}  # (the check above would see it)
+    assert set().union(*asked.values()) - {1, 4, 16}  # (the check above would see it)
     ends = {d: [(r["trial"], r["state"], r["stopped_epoch"], r["value"]) for r in rows(tmp_path / d)] for d in ("rungs", "every")}
     assert ends["rungs"] == ends["every"] and {"pruned", "complete"} <= {e[1] for e in ends["rungs"]}
 
@@ -134,10 +134,10 @@ def test_a_resumed_or_late_report_is_judged_at_the_first_epoch_past_a_rung():
     from mlpcli.tune import study as studies
 
     for name in ("hyperband", "halving"):
-        pruner = studies.make_pruner(name, 20)  # rungs at 2, 6, 18
-        assert [e for e in range(1, 21) if studies.may_prune(pruner, e - 1, e)] == [2, 6, 18], name
-        assert studies.may_prune(pruner, 0, 5)  # a retry resumed at epoch 5: rung 2 is behind it, not judged yet
-        assert not studies.may_prune(pruner, 2, 5) and studies.may_prune(pruner, 2, 7)  # epoch 6 had no value
+        pruner = studies.make_pruner(name, 20)  # rungs at 1, 4, 16
+        assert [e for e in range(1, 21) if studies.may_prune(pruner, e - 1, e)] == [1, 4, 16], name
+        assert studies.may_prune(pruner, 0, 5)  # a retry resumed at epoch 5: rung 4 is behind it, not judged yet
+        assert not studies.may_prune(pruner, 4, 15) and studies.may_prune(pruner, 4, 17)  # epoch 16 had no value
     median, none = studies.make_pruner("median", 20), studies.make_pruner("none", 20)
     assert all(studies.may_prune(median, e - 1, e) for e in range(1, 21))
     assert not any(studies.may_prune(none, 0, e) for e in range(1, 21))
