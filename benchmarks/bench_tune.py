@@ -139,8 +139,11 @@ def verdict(rounds: list[list[dict]]) -> tuple[str, bool]:
     tune_acc, sweep_acc = median("tune", "best_val_accuracy"), median("sweep", "best_val_accuracy")
     ratio = median("tune", "wall_seconds") / median("sweep", "wall_seconds")
     ok = tune_acc >= sweep_acc and ratio <= GOAL_TIME_RATIO
+    pairs = [{r["command"]: r["best_val_accuracy"] for r in results} for results in rounds]
+    kept = sum(p["tune"] >= p["sweep"] for p in pairs)
     text = (f"tune / sweep wall time {ratio:.2f} (goal <= {GOAL_TIME_RATIO}); best val accuracy tune "
-            f"{tune_acc:.4f} vs sweep {sweep_acc:.4f} (goal: tune >= sweep): {'PASS' if ok else 'FAIL'}")
+            f"{tune_acc:.4f} vs sweep {sweep_acc:.4f} (goal: tune >= sweep; medians): {'PASS' if ok else 'FAIL'}; "
+            f"tune's at least the sweep's on {kept} of {len(pairs)} seeds")
     return text, ok
 
 
