@@ -38,6 +38,15 @@ print(code, "matplotlib" in sys.modules)
 two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a picture helper needs a spare core")
 
 
+def _trials(command: str, n: int) -> list[str]:
+    """`mlp sweep` / `mlp tune` of ``n`` trials of c.yaml over the learning rate, into s/."""
+    if command == "sweep":
+        return ["sweep", "c.yaml", "--grid", "train.optimizer.lr=" + ",".join(["0.01", "0.02", "0.05"][:n]),
+                "--out", "s", "--quiet"]
+    return ["tune", "c.yaml", "--range", "train.optimizer.lr=0.001:0.1:log", "--trials", str(n), "--out", "s",
+            "--pruner", "none", "--quiet"]
+
+
 def _mlp(cwd, *args):
     env = {k: v for k, v in os.environ.items() if k not in ("MLP_DEBUG", "MPLBACKEND")}
     done = subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], cwd=cwd, env=env,
@@ -53,12 +62,7 @@ def test_trial_pictures_come_from_a_helper_all_on_disk_when_the_command_returns(
     """The sweep / tune process never loads matplotlib, yet when it exits every
     trial has its two pictures, byte for byte those drawn in process."""
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(CONFIG))
-    if command == "sweep":
-        args = ["sweep", "c.yaml", "--grid", "train.optimizer.lr=0.01,0.02,0.05", "--out", "s", "--quiet"]
-    else:
-        args = ["tune", "c.yaml", "--range", "train.optimizer.lr=0.001:0.1:log", "--trials", "3", "--out", "s",
-                "--pruner", "none", "--quiet"]
-    assert _mlp(tmp_path, *args, "--jobs", "1") == ["0", "False"]
+    assert _mlp(tmp_path, *_trials(command, 3), "--jobs", "1") == ["0", "False"]
     trials = sorted(p.parent for p in (tmp_path / "s").glob("*/weights.npz"))
     assert len(trials) == 3
     for trial in trials:
@@ -180,11 +184,7 @@ def test_a_rerun_draws_the_pictures_a_killed_command_left_undrawn(tmp_path, comm
     stopping = {"monitor": "val_loss", "patience": 2, "restore_best": False, "min_delta": 0.05}
     config = {**CONFIG, "train": {**CONFIG["train"], "epochs": 12, "early_stopping": stopping}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    if command == "sweep":
-        args = ["sweep", "c.yaml", "--grid", "train.optimizer.lr=0.01,0.05", "--out", "s", "--quiet"]
-    else:
-        args = ["tune", "c.yaml", "--range", "train.optimizer.lr=0.001:0.1:log", "--trials", "2", "--out", "s",
-                "--pruner", "none", "--quiet"]
+    args = _trials(command, 2)
     first = run_mlp(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     trials = sorted(p.parent for p in (tmp_path / "s").glob("*/weights.npz"))
