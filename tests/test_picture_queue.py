@@ -38,13 +38,13 @@ print(code, "matplotlib" in sys.modules)
 two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a picture helper needs a spare core")
 
 
-def _trials(command: str, n: int) -> list[str]:
+def _trials(command: str, n: int, pruner: str = "none") -> list[str]:
     """`mlp sweep` / `mlp tune` of ``n`` trials of c.yaml over the learning rate, into s/."""
     if command == "sweep":
         return ["sweep", "c.yaml", "--grid", "train.optimizer.lr=" + ",".join(["0.01", "0.02", "0.05"][:n]),
                 "--out", "s", "--quiet"]
     return ["tune", "c.yaml", "--range", "train.optimizer.lr=0.001:0.1:log", "--trials", str(n), "--out", "s",
-            "--pruner", "none", "--quiet"]
+            "--pruner", pruner, "--quiet"]
 
 
 def _mlp(cwd, *args):
@@ -176,25 +176,30 @@ def test_a_signal_after_the_last_trial_ended_cuts_nothing_short():
 def test_a_rerun_draws_the_pictures_a_killed_command_left_undrawn(tmp_path, command):
     """A sweep or tune killed (SIGKILL, a lost machine) while finished trials'
     pictures waited for the helper leaves those folders without PNGs (each is
-    whole or absent, never torn). Running the same command again draws them,
-    byte for byte as they would have been (early stopping's best epoch marked,
-    here one the run did not restore), and trains nothing again."""
+    whole or absent, never torn). Running the same command again draws the
+    missing ones, byte for byte as they would have been (early stopping's best
+    epoch marked, here one the run did not restore; a pruned tune trial's too),
+    leaves a picture that is there as it is, and trains nothing again."""
     from tests.conftest import run_mlp
 
     stopping = {"monitor": "val_loss", "patience": 2, "restore_best": False, "min_delta": 0.05}
     config = {**CONFIG, "train": {**CONFIG["train"], "epochs": 12, "early_stopping": stopping}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    args = _trials(command, 2)
+    args = _trials(command, 3, pruner="halving")
     first = run_mlp(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     trials = sorted(p.parent for p in (tmp_path / "s").glob("*/weights.npz"))
-    assert len(trials) == 2
+    status = {t: json.loads((t / "metrics.json").read_text())["status"] for t in trials}
+    trials.sort(key=lambda t: status[t] != "pruned")  # a pruned trial first, where there is one
+    assert len(trials) == 3 and (command == "sweep" or status[trials[0]] == "pruned")
     drawn = {(t, name): (t / name).read_bytes() for t in trials for name in PICTURES}
     kept = {t: ((t / "metrics.json").read_bytes(), (t / "weights.npz").read_bytes()) for t in trials}
     assert any(json.loads((t / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] < 12 for t in trials)  # stopped early
     for name in PICTURES:  # the first trial's were both queued; the second's confusion matrix was being drawn
         (trials[0] / name).unlink()
     (trials[1] / "confusion_matrix.png").unlink()
+    (trials[1] / "learning_curves.png").write_bytes(b"the user's own")  # there: left as it is
+    drawn[(trials[1], "learning_curves.png")] = b"the user's own"
 
     result = run_mlp(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

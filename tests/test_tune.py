@@ -148,21 +148,59 @@ def test_a_resumed_or_late_report_is_judged_at_the_first_epoch_past_a_rung():
     assert [e for e in range(1, 21) if studies.may_prune(late, e - 1, e)] == list(range(5, 21))
 
 
-@pytest.mark.parametrize("pruner, options, rungs", [
-    ("halving", ["--min-epochs", "3", "--reduction-factor", "2"], {3, 6, 12}),
-    ("median", ["--min-epochs", "5"], set(range(5, 20))),
+@pytest.mark.parametrize("pruner, options, rungs, first_rungs", [
+    ("halving", ["--min-epochs", "3", "--reduction-factor", "2"], {3, 6, 12}, {3, 6}),  # 6: factor 2, not the default 4
+    ("median", ["--min-epochs", "5"], set(range(5, 20)), {5}),
 ])
-def test_min_epochs_and_reduction_factor_decide_where_trials_can_stop(tmp_path, monkeypatch, pruner, options, rungs):
+def test_min_epochs_and_reduction_factor_decide_where_trials_can_stop(tmp_path, monkeypatch, pruner, options, rungs,
+                                                                      first_rungs):
     asked = _asked_epochs(monkeypatch)
     result = tune(tmp_path, "--trials", "12", "--set", "train.epochs=20", "--pruner", pruner, *options, "--out", "t",
                   "--json")
     assert result.returncode == 0, result.stderr
-    assert asked and set().union(*asked.values()) <= rungs  # never judged before --min-epochs, only at the rungs
+    judged = set().union(*asked.values())
+    assert first_rungs <= judged <= rungs  # never judged before --min-epochs, only at the rungs
     stops = {int(r["stopped_epoch"]) for r in rows(tmp_path / "t") if r["state"] == "pruned"}
     assert stops and stops <= rungs
     recorded = json.loads((tmp_path / "t" / "tune.json").read_text())["pruner_options"]
     expected = {"min_epochs": int(options[1]), "reduction_factor": int(options[3]) if len(options) > 2 else None}
     assert recorded == expected == json.loads(result.stdout)["pruner_options"]
+
+
+def test_min_epochs_is_checked_against_the_longest_trial(tmp_path):
+    """With train.epochs searched, --min-epochs may pass the base config's epochs (9) if a trial trains longer."""
+    result = tune(tmp_path, "--range", "train.epochs=9:20", "--min-epochs", "12", "--trials", "2", "--out", "t")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "t" / "tune.json").read_text())["pruner_options"]["min_epochs"] == 12
+
+
+def test_a_rerun_judges_its_trials_as_the_study_did(tmp_path):
+    """The study records how its trials are judged: a rerun without pruning
+    options keeps them, one that asks for others is refused (Optuna compares
+    trials rung by rung, so the rungs cannot move), and a study begun before
+    studies recorded it is judged as its tune.json says (the defaults of then)."""
+    from mlpcli.tune import study as studies
+
+    first = ["--pruner", "halving", "--min-epochs", "2", "--reduction-factor", "3", "--out", "t"]
+    assert tune(tmp_path, "--trials", "4", *first).returncode == 0
+    record = json.loads((tmp_path / "t" / "tune.json").read_text())
+    assert (record["pruner"], record["pruner_options"]) == ("halving", {"min_epochs": 2, "reduction_factor": 3})
+    assert tune(tmp_path, "--trials", "5", "--out", "t").returncode == 0  # no options: the study's
+    assert json.loads((tmp_path / "t" / "tune.json").read_text()) == record
+    assert tune(tmp_path, "--trials", "6", *first).returncode == 0  # the same ones, given again
+    for changed in (["--min-epochs", "1"], ["--reduction-factor", "4"], ["--pruner", "median"]):
+        assert_refused(tune(tmp_path, "--trials", "7", *changed, "--out", "t"), changed[0], "cannot change",
+                       "--pruner halving --min-epochs 2 --reduction-factor 3")
+        assert json.loads((tmp_path / "t" / "tune.json").read_text()) == record
+    assert len(study_of(tmp_path / "t").get_trials()) == 6
+    # a study from before: no record in the study, none in tune.json (then: a tenth of 9 epochs, factor 3)
+    study = study_of(tmp_path / "t")
+    study._storage.set_study_user_attr(study._study_id, studies.PRUNING, None)
+    del record["pruner_options"]
+    (tmp_path / "t" / "tune.json").write_text(json.dumps(record))
+    assert tune(tmp_path, "--trials", "7", "--out", "t").returncode == 0
+    assert json.loads((tmp_path / "t" / "tune.json").read_text())["pruner_options"] == {"min_epochs": 1, "reduction_factor": 3}
+    assert study_of(tmp_path / "t").user_attrs[studies.PRUNING] == {"pruner": "halving", "min_epochs": 1, "reduction_factor": 3}
 
 
 def test_the_median_pruner_is_asked_every_epoch_and_none_never(tmp_path, monkeypatch):
@@ -274,7 +312,8 @@ def test_timeout_bounds_the_study(tmp_path):
     (["--storage", "nosuchdb://x"], ["--storage"]),
     (["--pruner", "median", "--reduction-factor", "4"], ["--reduction-factor 4", "hyperband and halving"]),
     (["--pruner", "none", "--min-epochs", "2"], ["--min-epochs 2", "none"]),
-    (["--min-epochs", "9"], ["--min-epochs 9", "train.epochs (9)"]),
+    (["--min-epochs", "9"], ["--min-epochs 9", "train.epochs (9,"]),
+    (["--range", "train.epochs=4:12", "--min-epochs", "12"], ["--min-epochs 12", "train.epochs (12,"]),
     (["--reduction-factor", "1"], ["--reduction-factor"]),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, names):

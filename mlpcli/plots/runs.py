@@ -151,10 +151,10 @@ def confusion_matrix_figure(matrix, classes):
 
 
 def write_run_plots(run_dir: Path, history: list[dict], task: str, test: dict, classes,
-                    best: tuple[int, str] | None = None) -> list[Path]:
+                    best: tuple[int, str] | None = None, names=(LEARNING_CURVES, CONFUSION_MATRIX)) -> list[Path]:
     """learning_curves.png (``best``: early stopping's best epoch and the
     value it watched, marked) and, for classification, confusion_matrix.png in
-    run_dir. Drawn after the run's results are written, so a picture never
+    run_dir (those of them in ``names``). Drawn after the run's results are written, so a picture never
     fails a finished run: any failure (a bogus MPLBACKEND, values too large to
     draw, a matplotlib error) is a one-line warning on stderr instead."""
     from ..artifacts import atomic_write
@@ -162,9 +162,10 @@ def write_run_plots(run_dir: Path, history: list[dict], task: str, test: dict, c
     run_dir = Path(run_dir)
     written = []
     try:
-        curves = learning_curves(history, task, run_dir.resolve().name, source=run_dir / "metrics.jsonl", best=best)
-        written.append(atomic_write(run_dir / LEARNING_CURVES, curves))
-        if task == "classification" and test.get("confusion_matrix") is not None:
+        if LEARNING_CURVES in names:
+            curves = learning_curves(history, task, run_dir.resolve().name, source=run_dir / "metrics.jsonl", best=best)
+            written.append(atomic_write(run_dir / LEARNING_CURVES, curves))
+        if CONFUSION_MATRIX in names and task == "classification" and test.get("confusion_matrix") is not None:
             written.append(atomic_write(run_dir / CONFUSION_MATRIX, confusion_matrix(test["confusion_matrix"], classes)))
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run itself is complete
         reason = " ".join(str(exc).split()) if isinstance(exc, MLPError) else f"{type(exc).__name__}: {' '.join(str(exc).split())}"
@@ -174,33 +175,40 @@ def write_run_plots(run_dir: Path, history: list[dict], task: str, test: dict, c
 
 def redraw_missing(run_dir) -> list[Path]:
     """Draw a finished run's pictures that are missing, as the run drew them,
-    from its weights file's meta (task, classes, config, test metrics) and
-    metrics.jsonl: a sweep or tune whose trials' pictures were queued for a
-    helper when it was killed (or the machine lost) draws them when it is run
-    again. Nothing when both are there, pictures are off, or the run did not
-    finish (completed or pruned); a folder that cannot be read is left as it
-    is. Returns the PNGs written."""
+    from its metrics.json, config.yaml, metrics.jsonl and (for a confusion
+    matrix's class names) its weights file's meta: a sweep or tune whose
+    trials' pictures were queued for a helper when it was killed (or the
+    machine lost) draws them when it is run again. Nothing when they are
+    there, pictures are off, or the run did not finish (completed or
+    pruned); a picture that is there is left as it is, and a folder that
+    cannot be read is left alone. Returns the PNGs written."""
     import json
+
+    import yaml
 
     from .. import weights_file
 
     run_dir = Path(run_dir)
-    if (run_dir / LEARNING_CURVES).is_file() and (run_dir / CONFUSION_MATRIX).is_file():
+    missing = [name for name in (LEARNING_CURVES, CONFUSION_MATRIX) if not (run_dir / name).is_file()]
+    if not missing:
         return []
     try:
-        status = json.loads((run_dir / "metrics.json").read_text()).get("status")
-        if status not in ("completed", "pruned"):
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        if metrics.get("status") not in ("completed", "pruned"):
             return []
-        _, meta = weights_file.read(run_dir / "weights.npz")
-        config, metrics, task = meta["config"], meta["metrics"], meta["task"]
+        config = yaml.load((run_dir / "config.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        task, test = config["model"]["task"], metrics["test"]
         if not config["output"]["plots"]:
             return []
-        if (run_dir / LEARNING_CURVES).is_file() and (task != "classification" or not metrics["test"].get("confusion_matrix")):
+        if task != "classification" or test.get("confusion_matrix") is None:
+            missing = [name for name in missing if name != CONFUSION_MATRIX]
+        if not missing:
             return []
+        classes = weights_file.read(run_dir / "weights.npz")[1].get("classes") if CONFUSION_MATRIX in missing else None
         history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, MLPError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError, MLPError):
         return []
-    return write_run_plots(run_dir, history, task, metrics["test"], meta.get("classes"), _best(config, history))
+    return write_run_plots(run_dir, history, task, test, classes, _best(config, history), names=missing)
 
 
 def _best(config: dict, history: list[dict]) -> tuple[int, str] | None:

@@ -18,7 +18,9 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
   model.layers[*].dropout) and the Optuna parameter's name;
   a categorical entry also has "texts" (each choice as --set writes it).
 - The default storage is ``sqlite:///<absolute TUNE_DIR>/study.db``; the study is
-  named after TUNE_DIR unless ``--study-name``.
+  named after TUNE_DIR unless ``--study-name``. The study's user attribute
+  "mlpcli_pruning" ({"pruner", "min_epochs", "reduction_factor"}) is how
+  its trials are judged, set by the process that began it.
 - ``trial-<number:04d>/``: one run folder per Optuna trial (config.yaml,
   metrics.jsonl, weights.npz, run.json, ...), as `mlp train` writes it. A pruned
   trial keeps its weights at the epoch it stopped, and its metrics.json,
@@ -39,8 +41,8 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
   number of the failed trial a retry repeats), "surplus" (asked for beyond
   --trials by a process that raced another for the last trial: failed
   unrun, in no record); intermediate values: the metric at the epochs the
-  pruner judges a trial at (step = epoch, from 1: Hyperband's rungs, every
-  epoch but the last with the median pruner, none with --pruner none); each
+  pruner judges a trial at (step = epoch, from 1: the rungs, every
+  epoch but the last from its warm-up on with the median pruner, none with --pruner none); each
   trial's metrics.jsonl holds every epoch.
 
 Python API: ``load_study(tune_dir)`` (the optuna Study of tune.json's storage),

@@ -18,7 +18,7 @@ from ..plots.worker import trial_pictures
 from ..sweep.workers import SIGNALS, Stop, send_signal, signals_handled
 from . import objective, results
 from . import study as studies
-from .planning import Plan, claim
+from .planning import Plan, claim, write_record
 
 
 class TuneInterrupted(MLPError):
@@ -42,6 +42,7 @@ def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, pr
     try:
         storage = storage or studies.open_storage(url)
         study = _open(p, storage)
+        _settle_pruning(p, study)
     except BaseException:
         if created:
             shutil.rmtree(p.tune_dir, ignore_errors=True)
@@ -84,6 +85,16 @@ def _open(p: Plan, storage):
     seed = p.record["seed"]
     return studies.open_study(storage, p.record["study_name"], p.record["direction"],
                               studies.make_sampler(p.record["sampler"], seed), _pruner(p.record, p.epochs))
+
+
+def _settle_pruning(p: Plan, study) -> None:
+    """Judge the trials as the study's other trials were (studies.settle_pruning); tune.json says how."""
+    proposed = {"pruner": p.record["pruner"], **p.record["pruner_options"]}
+    settled = studies.settle_pruning(study, p.typed, proposed, p.fallback)
+    if settled != proposed:
+        p.record.update(pruner=settled.pop("pruner"), pruner_options=settled)
+        study.pruner = _pruner(p.record, p.epochs)
+    write_record(p)
 
 
 def _pruner(record: dict, epochs: int):

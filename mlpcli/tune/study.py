@@ -189,6 +189,51 @@ def pruner_options(name: str, epochs: int, min_epochs: int | None = None, reduct
     return {"min_epochs": (min_epochs or 1) if name == "median" else None, "reduction_factor": None}
 
 
+PRUNING = "mlpcli_pruning"  # the study's user attribute: the pruner and options its trials are judged with
+
+
+def legacy_pruner_options(name: str, epochs: int) -> dict:
+    """What a tune.json written before mlpcli recorded ``pruner_options`` ran
+    with: the defaults of then (a first rung at a tenth of the epochs, factor 3)."""
+    if name in ("hyperband", "halving"):
+        return {"min_epochs": max(1, epochs // 10), "reduction_factor": 3}
+    return pruner_options(name, epochs)
+
+
+def settle_pruning(study, typed: dict, proposed: dict, fallback: dict | None) -> dict:
+    """The pruning this process judges ``study``'s trials with ({"pruner",
+    "min_epochs", "reduction_factor"}): the one the study records (set by
+    whichever process began it; ``fallback`` for a study begun before
+    studies recorded it, when it has trials), else ``proposed`` (this
+    command's, defaults filled in), which the study then records. A value
+    ``typed`` on the command line (None: not given) that differs from the
+    study's is refused: Optuna ranks a trial's value at its k-th rung against
+    the others' at theirs, so a study's rungs cannot change."""
+    recorded = study.user_attrs.get(PRUNING)
+    if recorded is None and fallback is not None and study.get_trials(deepcopy=False):
+        recorded = fallback
+    if recorded is None:
+        recorded = proposed
+    for key, value in typed.items():
+        if value is not None and value != recorded[key]:
+            option = f"--{key.replace('_', '-')}"
+            raise MLPError(f"{option} {value}: study {study.study_name!r} judges its trials with "
+                           f"{describe_pruning(recorded)}, which a study cannot change; leave {option} out, "
+                           "or start a new study (another --out or --study-name)")
+    if study.user_attrs.get(PRUNING) != recorded:
+        study.set_user_attr(PRUNING, recorded)
+    return dict(recorded)
+
+
+def describe_pruning(pruning: dict) -> str:
+    """--pruner halving --min-epochs 2 --reduction-factor 4 (the options the pruner has)."""
+    parts = [f"--pruner {pruning['pruner']}"]
+    for key in ("min_epochs", "reduction_factor"):
+        if pruning.get(key) is not None:
+            parts.append(f"--{key.replace('_', '-')} {pruning[key]}")
+    return " ".join(parts)
+
+
 def make_pruner(name: str, epochs: int, min_epochs: int | None = None, reduction_factor: int | None = None):
     """The named pruner with the settings of pruner_options; ``may_prune``
     says at which epochs it can stop a trial."""
