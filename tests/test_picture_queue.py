@@ -205,3 +205,30 @@ def test_a_rerun_draws_the_pictures_a_killed_command_left_undrawn(tmp_path, comm
     assert result.returncode == 0, result.stderr
     assert {key: key[0].joinpath(key[1]).read_bytes() for key in drawn} == drawn
     assert {t: ((t / "metrics.json").read_bytes(), (t / "weights.npz").read_bytes()) for t in trials} == kept
+
+
+@pytest.mark.plots
+def test_a_redraw_makes_do_with_what_the_folder_still_has(tmp_path):
+    """Without config.yaml the weights file's meta gives the config; with an
+    unreadable weights file the learning curves are still drawn (the
+    confusion matrix needs its class names); a run with pictures off gets none."""
+    from mlpcli.plots.runs import redraw_missing
+
+    run = tmp_path / "run"
+    mlpcli.train(CONFIG, run)
+    drawn = {name: (run / name).read_bytes() for name in PICTURES}
+    config = (run / "config.yaml").read_bytes()
+    for name in PICTURES:
+        (run / name).unlink()
+    (run / "config.yaml").unlink()
+    assert sorted(p.name for p in redraw_missing(run)) == sorted(PICTURES)
+    assert {name: (run / name).read_bytes() for name in PICTURES} == drawn
+    for name in PICTURES:
+        (run / name).unlink()
+    (run / "config.yaml").write_bytes(config)
+    (run / "weights.npz").write_bytes(b"not a weights file")
+    assert [p.name for p in redraw_missing(run)] == ["learning_curves.png"]
+    assert (run / "learning_curves.png").read_bytes() == drawn["learning_curves.png"]
+    off = tmp_path / "off"
+    mlpcli.train({**CONFIG, "output": {"plots": False}}, off)
+    assert redraw_missing(off) == [] and not any((off / name).exists() for name in PICTURES)

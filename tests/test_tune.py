@@ -163,7 +163,8 @@ def test_min_epochs_and_reduction_factor_decide_where_trials_can_stop(tmp_path, 
     stops = {int(r["stopped_epoch"]) for r in rows(tmp_path / "t") if r["state"] == "pruned"}
     assert stops and stops <= rungs
     recorded = json.loads((tmp_path / "t" / "tune.json").read_text())["pruner_options"]
-    expected = {"min_epochs": int(options[1]), "reduction_factor": int(options[3]) if len(options) > 2 else None}
+    expected = {"min_epochs": int(options[1]), "reduction_factor": int(options[3]) if len(options) > 2 else None,
+                "max_epochs": None}  # (Hyperband's budget)
     assert recorded == expected == json.loads(result.stdout)["pruner_options"]
 
 
@@ -184,7 +185,8 @@ def test_a_rerun_judges_its_trials_as_the_study_did(tmp_path):
     first = ["--pruner", "halving", "--min-epochs", "2", "--reduction-factor", "3", "--out", "t"]
     assert tune(tmp_path, "--trials", "4", *first).returncode == 0
     record = json.loads((tmp_path / "t" / "tune.json").read_text())
-    assert (record["pruner"], record["pruner_options"]) == ("halving", {"min_epochs": 2, "reduction_factor": 3})
+    assert (record["pruner"], record["pruner_options"]) == ("halving", {"min_epochs": 2, "reduction_factor": 3,
+                                                                       "max_epochs": None})
     assert tune(tmp_path, "--trials", "5", "--out", "t").returncode == 0  # no options: the study's
     assert json.loads((tmp_path / "t" / "tune.json").read_text()) == record
     assert tune(tmp_path, "--trials", "6", *first).returncode == 0  # the same ones, given again
@@ -199,8 +201,33 @@ def test_a_rerun_judges_its_trials_as_the_study_did(tmp_path):
     del record["pruner_options"]
     (tmp_path / "t" / "tune.json").write_text(json.dumps(record))
     assert tune(tmp_path, "--trials", "7", "--out", "t").returncode == 0
-    assert json.loads((tmp_path / "t" / "tune.json").read_text())["pruner_options"] == {"min_epochs": 1, "reduction_factor": 3}
-    assert study_of(tmp_path / "t").user_attrs[studies.PRUNING] == {"pruner": "halving", "min_epochs": 1, "reduction_factor": 3}
+    legacy = {"min_epochs": 1, "reduction_factor": 3, "max_epochs": None}
+    assert json.loads((tmp_path / "t" / "tune.json").read_text())["pruner_options"] == legacy
+    assert study_of(tmp_path / "t").user_attrs[studies.PRUNING] == {"pruner": "halving", **legacy}
+
+
+def test_a_study_shared_by_folders_keeps_its_pruning_and_hyperbands_budget(tmp_path):
+    """Hyperband's budget (the longest trial's epochs, which sets its brackets)
+    is the study's: a folder joining with other epochs judges with it. An
+    older study with trials but no record, joined from a new folder, needs
+    its pruning typed in full (only the folder that began it knows it)."""
+    from mlpcli.tune import study as studies
+
+    shared = ["--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study-name", "s"]
+    assert tune(tmp_path, "--range", "train.epochs=9:30", "--trials", "3", *shared, "--out", "a").returncode == 0
+    began = json.loads((tmp_path / "a" / "tune.json").read_text())["pruner_options"]
+    assert began == {"min_epochs": 1, "reduction_factor": 4, "max_epochs": 30}  # a twentieth of the longest trial's
+    assert tune(tmp_path, "--range", "train.epochs=9:30", "--trials", "4", *shared, "--set", "train.epochs=5",
+                "--out", "b").returncode == 0
+    assert json.loads((tmp_path / "b" / "tune.json").read_text())["pruner_options"] == began
+    study = study_of(tmp_path / "a")
+    study._storage.set_study_user_attr(study._study_id, studies.PRUNING, None)  # as a study from before
+    refused = tune(tmp_path, "--range", "train.epochs=9:30", "--trials", "5", *shared, "--out", "c")
+    assert_refused(refused, "study 's'", "--pruner")
+    assert not (tmp_path / "c").exists()
+    typed = ["--pruner", "hyperband", "--min-epochs", "1", "--reduction-factor", "4"]
+    assert tune(tmp_path, "--range", "train.epochs=9:30", "--trials", "5", *shared, *typed, "--out", "c").returncode == 0
+    assert study_of(tmp_path / "a").user_attrs[studies.PRUNING] == {"pruner": "hyperband", **began}
 
 
 def test_the_median_pruner_is_asked_every_epoch_and_none_never(tmp_path, monkeypatch):
@@ -344,9 +371,10 @@ def test_trial_folders_of_a_lost_study_are_not_overwritten(tmp_path):
     assert tune(tmp_path, "--trials", "1", "--out", "t").returncode == 0
     for db in (tmp_path / "t").glob("study.db*"):
         db.unlink()
-    before = (tmp_path / "t" / "trial-0000" / "metrics.jsonl").read_bytes()
-    assert_refused(tune(tmp_path, "--trials", "1", "--out", "t"), "not in sqlite", "choose another --out")
-    assert (tmp_path / "t" / "trial-0000" / "metrics.jsonl").read_bytes() == before
+    before = [(tmp_path / "t" / name).read_bytes() for name in ("trial-0000/metrics.jsonl", "tune.json")]
+    assert_refused(tune(tmp_path, "--trials", "1", "--pruner", "median", "--out", "t"), "not in sqlite",
+                   "choose another --out")
+    assert [(tmp_path / "t" / name).read_bytes() for name in ("trial-0000/metrics.jsonl", "tune.json")] == before
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # study.ask() here stands in for a process's trial

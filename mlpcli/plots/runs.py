@@ -175,8 +175,9 @@ def write_run_plots(run_dir: Path, history: list[dict], task: str, test: dict, c
 
 def redraw_missing(run_dir) -> list[Path]:
     """Draw a finished run's pictures that are missing, as the run drew them,
-    from its metrics.json, config.yaml, metrics.jsonl and (for a confusion
-    matrix's class names) its weights file's meta: a sweep or tune whose
+    from its metrics.json, config.yaml (or the weights file's meta, which
+    holds the same config), metrics.jsonl and (for a confusion matrix's
+    class names) the weights file's meta: a sweep or tune whose
     trials' pictures were queued for a helper when it was killed (or the
     machine lost) draws them when it is run again. Nothing when they are
     there, pictures are off, or the run did not finish (completed or
@@ -192,21 +193,39 @@ def redraw_missing(run_dir) -> list[Path]:
     missing = [name for name in (LEARNING_CURVES, CONFUSION_MATRIX) if not (run_dir / name).is_file()]
     if not missing:
         return []
+    meta = {}
+
+    def weights_meta() -> dict:
+        if not meta:
+            meta.update(weights_file.read(run_dir / "weights.npz")[1])
+        return meta
+
+    unreadable = (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError, MLPError)
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         if metrics.get("status") not in ("completed", "pruned"):
             return []
-        config = yaml.load((run_dir / "config.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        task, test = config["model"]["task"], metrics["test"]
+        try:
+            config = yaml.load((run_dir / "config.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            task = config["model"]["task"]
+        except unreadable:  # the weights file's meta holds the same resolved config
+            config = weights_meta()["config"]
+            task = config["model"]["task"]
+        test = metrics["test"]
         if not config["output"]["plots"]:
             return []
-        if task != "classification" or test.get("confusion_matrix") is None:
-            missing = [name for name in missing if name != CONFUSION_MATRIX]
-        if not missing:
-            return []
-        classes = weights_file.read(run_dir / "weights.npz")[1].get("classes") if CONFUSION_MATRIX in missing else None
         history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError, MLPError):
+    except unreadable:
+        return []
+    classes = None
+    if CONFUSION_MATRIX in missing and task == "classification" and test.get("confusion_matrix") is not None:
+        try:
+            classes = weights_meta().get("classes")
+        except unreadable:
+            missing.remove(CONFUSION_MATRIX)
+    else:
+        missing = [name for name in missing if name != CONFUSION_MATRIX]
+    if not missing:
         return []
     return write_run_plots(run_dir, history, task, test, classes, _best(config, history), names=missing)
 

@@ -9,7 +9,8 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
 - ``tune.json``: ``{"config": the resolved base config path or "-",
   "search": [{"key", "kind": "float"|"int"|"categorical", "low", "high", "log",
   "choices"}], "sampler", "pruner", "pruner_options" ({"min_epochs",
-  "reduction_factor"}: the pruner's settings, null where it has none),
+  "reduction_factor", "max_epochs"}: the pruner's settings, null where it
+  has none; max_epochs is Hyperband's budget),
   "storage" (a SQLAlchemy URL), "study_name",
   "direction" ("maximize" / "minimize"), "metric" (the monitored validation
   metric, e.g. "val_accuracy"), "seed"}``; also "sets" (the --set items) and
@@ -19,8 +20,8 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
   a categorical entry also has "texts" (each choice as --set writes it).
 - The default storage is ``sqlite:///<absolute TUNE_DIR>/study.db``; the study is
   named after TUNE_DIR unless ``--study-name``. The study's user attribute
-  "mlpcli_pruning" ({"pruner", "min_epochs", "reduction_factor"}) is how
-  its trials are judged, set by the process that began it.
+  "mlpcli_pruning" ({"pruner", "min_epochs", "reduction_factor",
+  "max_epochs"}) is how its trials are judged, set by the process that began it.
 - ``trial-<number:04d>/``: one run folder per Optuna trial (config.yaml,
   metrics.jsonl, weights.npz, run.json, ...), as `mlp train` writes it. A pruned
   trial keeps its weights at the epoch it stopped, and its metrics.json,

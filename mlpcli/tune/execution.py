@@ -42,14 +42,14 @@ def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, pr
     try:
         storage = storage or studies.open_storage(url)
         study = _open(p, storage)
+        if not study.get_trials(deepcopy=False) and any(p.tune_dir.glob("trial-*")):
+            raise MLPError(f"{p.tune_dir}: holds the trial folders of a study that is not in {p.record['storage']} "
+                           f"(deleted?); its trials would overwrite them: choose another --out")
         _settle_pruning(p, study)
     except BaseException:
         if created:
             shutil.rmtree(p.tune_dir, ignore_errors=True)
         raise
-    if not study.get_trials(deepcopy=False) and any(p.tune_dir.glob("trial-*")):
-        raise MLPError(f"{p.tune_dir}: holds the trial folders of a study that is not in {p.record['storage']} "
-                       f"(deleted?); its trials would overwrite them: choose another --out")
     studies.reclaim(study)
     _redraw_missing(p, study)
     deadline = None if timeout is None else time.time() + timeout
@@ -98,7 +98,9 @@ def _settle_pruning(p: Plan, study) -> None:
 
 
 def _pruner(record: dict, epochs: int):
-    return studies.make_pruner(record["pruner"], epochs, **record["pruner_options"])
+    options = record["pruner_options"]
+    return studies.make_pruner(record["pruner"], options.get("max_epochs") or epochs, options["min_epochs"],
+                               options["reduction_factor"])
 
 
 def _redraw_missing(p: Plan, study) -> None:

@@ -62,8 +62,8 @@ def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner=N
     previous = _previous(tune_dir)
     fallback = None
     if previous.get("pruner") in studies.PRUNERS:  # what its trials were judged with, if the study has none recorded
-        fallback = {"pruner": previous["pruner"],
-                    **(previous.get("pruner_options") or studies.legacy_pruner_options(previous["pruner"], epochs))}
+        fallback = {"pruner": previous["pruner"], **studies.legacy_pruner_options(
+            previous["pruner"], base.train.epochs, previous.get("pruner_options"))}
     name = pruner or (fallback or {}).get("pruner") or "hyperband"
     _check_pruner(name, epochs, min_epochs, reduction_factor)
     record = {
@@ -88,9 +88,10 @@ def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner=N
 def _check_pruner(pruner: str, epochs: int, min_epochs: int | None, reduction_factor: int | None) -> None:
     """--min-epochs and --reduction-factor only where the pruner has them, and a
     first judgement before the last epoch of the longest trial (a trial is never pruned there)."""
-    if reduction_factor is not None and reduction_factor < 2 or min_epochs is not None and min_epochs < 1:
-        raise ConfigError(f"--reduction-factor {reduction_factor} / --min-epochs {min_epochs}: "
-                          "must be at least 2 / at least 1")
+    if reduction_factor is not None and reduction_factor < 2:
+        raise ConfigError(f"--reduction-factor {reduction_factor}: must be at least 2")
+    if min_epochs is not None and min_epochs < 1:
+        raise ConfigError(f"--min-epochs {min_epochs}: must be at least 1")
     if reduction_factor is not None and pruner not in ("hyperband", "halving"):
         raise ConfigError(f"--reduction-factor {reduction_factor}: only --pruner hyperband and halving have rungs "
                           f"to reduce at (this tune's pruner is {pruner})")

@@ -172,54 +172,70 @@ FIRST_RUNG = 20  # their first rung, at train.epochs // FIRST_RUNG (at least 1)
 def pruner_options(name: str, epochs: int, min_epochs: int | None = None, reduction_factor: int | None = None) -> dict:
     """The pruner's settings as tune.json records them: ``min_epochs``, the
     epochs every trial trains before it can be stopped (Hyperband's and
-    halving's first rung, the median pruner's warm-up) and
-    ``reduction_factor`` (a trial goes on past a rung only when among the
-    best 1/factor there); None where the pruner has no such setting. The
-    rung pruners' defaults, a twentieth of the epochs and 4, come from
-    bench_tune.py on digits over 8 seeds (benchmarks/README.md): against a
-    tenth and 3, Hyperband kept the sweep's best validation accuracy on 7
-    seeds instead of 6 in 0.70-0.75 of the sweep's time instead of
-    0.93-0.96, halving on 5 of 8 either way in 0.50-0.54 instead of
-    0.65-0.67. (Hyperband's first rung at epoch 1 of 40, with factor 3,
+    halving's first rung, the median pruner's warm-up), ``reduction_factor``
+    (a trial goes on past a rung only when among the best 1/factor there)
+    and, for Hyperband, ``max_epochs``, its budget (``epochs``: the most a
+    trial trains), which sets its brackets; None where the pruner has no such
+    setting. The rung pruners' defaults, a twentieth of the epochs and 4,
+    come from bench_tune.py on digits over 8 seeds (benchmarks/README.md):
+    against a tenth and 3, Hyperband kept the sweep's best validation
+    accuracy on 7 seeds instead of 6 in 0.70-0.75 of the sweep's time
+    instead of 0.93-0.96, halving on 5 of 8 either way in 0.50-0.54 instead
+    of 0.65-0.67. (Hyperband's first rung at epoch 1 of 40, with factor 3,
     stopped 80% of the trials within 5-7 epochs, keeping fast starters over
     the settings that end best.)"""
     if name in ("hyperband", "halving"):
         return {"min_epochs": min_epochs or max(1, epochs // FIRST_RUNG),
-                "reduction_factor": reduction_factor or REDUCTION_FACTOR}
-    return {"min_epochs": (min_epochs or 1) if name == "median" else None, "reduction_factor": None}
+                "reduction_factor": reduction_factor or REDUCTION_FACTOR,
+                "max_epochs": epochs if name == "hyperband" else None}
+    return {"min_epochs": (min_epochs or 1) if name == "median" else None, "reduction_factor": None,
+            "max_epochs": None}
 
 
 PRUNING = "mlpcli_pruning"  # the study's user attribute: the pruner and options its trials are judged with
 
 
-def legacy_pruner_options(name: str, epochs: int) -> dict:
-    """What a tune.json written before mlpcli recorded ``pruner_options`` ran
-    with: the defaults of then (a first rung at a tenth of the epochs, factor 3)."""
-    if name in ("hyperband", "halving"):
-        return {"min_epochs": max(1, epochs // 10), "reduction_factor": 3}
-    return pruner_options(name, epochs)
+def legacy_pruner_options(name: str, base_epochs: int, options: dict | None = None) -> dict:
+    """What a tune.json written before its study recorded the pruning ran
+    with: its ``pruner_options`` if it has them, else the defaults of then (a
+    first rung at a tenth of the epochs, factor 3); Hyperband's budget was
+    then the base config's ``train.epochs``."""
+    if options is None:
+        options = {"min_epochs": max(1, base_epochs // 10), "reduction_factor": 3} \
+            if name in ("hyperband", "halving") else pruner_options(name, base_epochs)
+    return {"min_epochs": options.get("min_epochs"), "reduction_factor": options.get("reduction_factor"),
+            "max_epochs": (options.get("max_epochs") or base_epochs) if name == "hyperband" else None}
 
 
 def settle_pruning(study, typed: dict, proposed: dict, fallback: dict | None) -> dict:
     """The pruning this process judges ``study``'s trials with ({"pruner",
-    "min_epochs", "reduction_factor"}): the one the study records (set by
-    whichever process began it; ``fallback`` for a study begun before
-    studies recorded it, when it has trials), else ``proposed`` (this
-    command's, defaults filled in), which the study then records. A value
+    "min_epochs", "reduction_factor", "max_epochs"}): the one the study
+    records (set by whichever process began it), else, for a study with
+    trials begun before studies recorded it, ``fallback`` (this folder's
+    tune.json) or what is ``typed`` in full, else ``proposed`` (this
+    command's, defaults filled in); the study then records it. A value
     ``typed`` on the command line (None: not given) that differs from the
     study's is refused: Optuna ranks a trial's value at its k-th rung against
     the others' at theirs, so a study's rungs cannot change."""
     recorded = study.user_attrs.get(PRUNING)
-    if recorded is None and fallback is not None and study.get_trials(deepcopy=False):
+    if recorded is None and study.get_trials(deepcopy=False):
         recorded = fallback
-    if recorded is None:
-        recorded = proposed
+        if recorded is None:  # an older study begun elsewhere: only the command line can say how
+            needed = {"pruner", *(k for k in ("min_epochs", "reduction_factor") if proposed[k] is not None)}
+            if any(typed[k] is None for k in needed):
+                raise MLPError(f"study {study.study_name!r}: its trials were judged before studies recorded how; "
+                               "give its --pruner (and --min-epochs, --reduction-factor) as the tune.json of the "
+                               "folder that began it says, or run from that folder")
+            recorded = proposed
+    recorded = {**proposed, **(recorded or {})}
     for key, value in typed.items():
         if value is not None and value != recorded[key]:
             option = f"--{key.replace('_', '-')}"
             raise MLPError(f"{option} {value}: study {study.study_name!r} judges its trials with "
                            f"{describe_pruning(recorded)}, which a study cannot change; leave {option} out, "
                            "or start a new study (another --out or --study-name)")
+    if recorded["pruner"] != "hyperband":
+        recorded["max_epochs"] = None
     if study.user_attrs.get(PRUNING) != recorded:
         study.set_user_attr(PRUNING, recorded)
     return dict(recorded)
