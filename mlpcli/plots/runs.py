@@ -188,6 +188,7 @@ def redraw_missing(run_dir) -> list[Path]:
     import yaml
 
     from .. import weights_file
+    from ..compare import read_history
 
     run_dir = Path(run_dir)
     missing = [name for name in (LEARNING_CURVES, CONFUSION_MATRIX) if not (run_dir / name).is_file()]
@@ -214,7 +215,7 @@ def redraw_missing(run_dir) -> list[Path]:
         test = metrics["test"]
         if not config["output"]["plots"]:
             return []
-        history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        history = read_history(run_dir)
     except unreadable:
         return []
     classes = None

@@ -92,7 +92,7 @@ def _check_pruner(pruner: str, epochs: int, min_epochs: int | None, reduction_fa
         raise ConfigError(f"--reduction-factor {reduction_factor}: must be at least 2")
     if min_epochs is not None and min_epochs < 1:
         raise ConfigError(f"--min-epochs {min_epochs}: must be at least 1")
-    if reduction_factor is not None and pruner not in ("hyperband", "halving"):
+    if reduction_factor is not None and pruner not in studies.RUNG_PRUNERS:
         raise ConfigError(f"--reduction-factor {reduction_factor}: only --pruner hyperband and halving have rungs "
                           f"to reduce at (this tune's pruner is {pruner})")
     if min_epochs is None:

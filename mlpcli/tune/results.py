@@ -76,17 +76,15 @@ def _overrides(record: dict, values: dict) -> list[str]:
 
 def _local_epochs(tune_dir, number: int) -> int | None:
     """The last epoch a trial's metrics.jsonl here holds whole, or None."""
+    from ..compare import read_history
+    from ..errors import MLPError
+
     try:
-        lines = (trial_dir(tune_dir, number) / "metrics.jsonl").read_text().splitlines()
-    except (OSError, ValueError):
+        history = read_history(trial_dir(tune_dir, number))
+    except (OSError, MLPError):
         return None
-    for line in reversed(lines):
-        try:
-            epoch = json.loads(line)["epoch"]
-        except (ValueError, KeyError, TypeError):
-            continue  # a torn last line
-        return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0 else None
-    return None
+    epoch = history[-1].get("epoch") if history else None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0 else None
 
 
 def _local_figures(tune_dir, number: int) -> dict:
@@ -164,7 +162,8 @@ def summary(tune_dir: Path, study, record: dict, table: list[dict], best: dict |
     return {
         "tune_dir": str(tune_dir), "study_name": record["study_name"], "storage": record["storage"],
         "metric": record["metric"], "direction": record["direction"], "sampler": record["sampler"],
-        "pruner": record["pruner"], "pruner_options": record.get("pruner_options"), **counts, "ran": ran, "seconds": seconds, "best": best,
+        "pruner": record["pruner"], "pruner_options": record.get("pruner_options"), **counts, "ran": ran,
+        "seconds": seconds, "best": best,
         "leaderboard": [{k: r[k] for k in ("trial", "state", "params", "value", "stopped_epoch", "machine", "test")}
                         for r in ranked],
     }

@@ -16,6 +16,7 @@ from ..errors import MLPError
 INSTALL = "mlp tune needs Optuna; install it with pip install 'mlpcli[tune]'"
 SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("hyperband", "halving", "median", "none")
+RUNG_PRUNERS = ("hyperband", "halving")  # the ones judging at rungs (min_epochs * reduction_factor**k)
 # A trial's process writes a heartbeat this often; one silent for GRACE_SECONDS
 # (its machine died) is failed and retried by whichever process looks next.
 HEARTBEAT_SECONDS, GRACE_SECONDS = 10, 60
@@ -184,7 +185,7 @@ def pruner_options(name: str, epochs: int, min_epochs: int | None = None, reduct
     of 0.65-0.67. (Hyperband's first rung at epoch 1 of 40, with factor 3,
     stopped 80% of the trials within 5-7 epochs, keeping fast starters over
     the settings that end best.)"""
-    if name in ("hyperband", "halving"):
+    if name in RUNG_PRUNERS:
         return {"min_epochs": min_epochs or max(1, epochs // FIRST_RUNG),
                 "reduction_factor": reduction_factor or REDUCTION_FACTOR,
                 "max_epochs": epochs if name == "hyperband" else None}
@@ -202,7 +203,7 @@ def legacy_pruner_options(name: str, base_epochs: int, options: dict | None = No
     then the base config's ``train.epochs``."""
     if options is None:
         options = {"min_epochs": max(1, base_epochs // 10), "reduction_factor": 3} \
-            if name in ("hyperband", "halving") else pruner_options(name, base_epochs)
+            if name in RUNG_PRUNERS else pruner_options(name, base_epochs)
     return {"min_epochs": options.get("min_epochs"), "reduction_factor": options.get("reduction_factor"),
             "max_epochs": (options.get("max_epochs") or base_epochs) if name == "hyperband" else None}
 
