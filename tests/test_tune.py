@@ -55,15 +55,41 @@ def study_of(tune_dir: Path):
 
 
 def test_same_command_same_trials_and_the_seed_decides(tmp_path):
-    a = tune(tmp_path, "--trials", "5", "--out", "a", "--study-name", "s")
-    b = tune(tmp_path, "--trials", "5", "--out", "b", "--study-name", "s")
-    c = tune(tmp_path, "--trials", "5", "--out", "c", "--study-name", "s", "--set", "seed=1")
+    """In another folder (so another study name) too: Hyperband's brackets
+    come from the seed, not from the study's name as in Optuna."""
+    a = tune(tmp_path, "--trials", "10", "--out", "a")
+    b = tune(tmp_path, "--trials", "10", "--out", "b")
+    c = tune(tmp_path, "--trials", "10", "--out", "c", "--set", "seed=1")
     assert a.returncode == b.returncode == c.returncode == 0, (a.stderr, b.stderr, c.stderr)
-    drawn = {d: [(r["train.optimizer.lr"], r["model.layers[0].units"], r["state"], r["value"]) for r in rows(tmp_path / d)]
-             for d in "abc"}
-    assert len(drawn["a"]) == 5
+    drawn = {d: [(r["train.optimizer.lr"], r["model.layers[0].units"], r["state"], r["stopped_epoch"], r["value"])
+                 for r in rows(tmp_path / d)] for d in "abc"}
+    assert len(drawn["a"]) == 10 and "pruned" in {x[2] for x in drawn["a"]}
     assert drawn["a"] == drawn["b"]
     assert [x[:2] for x in drawn["a"]] != [x[:2] for x in drawn["c"]]
+
+
+def test_hyperband_brackets_come_from_the_seed_and_the_trial_number():
+    """Optuna's shares of trials per bracket, each trial's bracket a function
+    of (seed, number) alone: the same in any study name, another with another seed."""
+    from types import SimpleNamespace
+
+    from mlpcli.tune import study as studies
+
+    def brackets(seed, name):
+        pruner = studies.make_pruner("hyperband", 40, 2, 3, bracket_seed=seed)  # rungs 2, 6, 18: three brackets
+        pruner._try_initialization(None)
+        study = SimpleNamespace(study_name=name)
+        return [pruner._get_bracket_id(study, SimpleNamespace(number=n)) for n in range(400)]
+
+    first = brackets(0, "a")
+    assert first == brackets(0, "b") != brackets(1, "a")
+    shares = [first.count(b) / len(first) for b in range(3)]
+    assert shares[0] > shares[1] > shares[2] > 0  # the most aggressive bracket gets the most trials, as in Optuna
+    unseeded = studies.make_pruner("hyperband", 40, 2, 3)  # a study from before: Optuna's (the name's) brackets
+    unseeded._try_initialization(None)
+    assert [unseeded._get_bracket_id(SimpleNamespace(study_name="a"), SimpleNamespace(number=n))
+            for n in range(400)] != [unseeded._get_bracket_id(SimpleNamespace(study_name="b"), SimpleNamespace(number=n))
+                                     for n in range(400)]
 
 
 @pytest.mark.parametrize("pruner", ["hyperband", "halving"])
@@ -164,7 +190,7 @@ def test_min_epochs_and_reduction_factor_decide_where_trials_can_stop(tmp_path, 
     assert stops and stops <= rungs
     recorded = json.loads((tmp_path / "t" / "tune.json").read_text())["pruner_options"]
     expected = {"min_epochs": int(options[1]), "reduction_factor": int(options[3]) if len(options) > 2 else None,
-                "max_epochs": None}  # (Hyperband's budget)
+                "max_epochs": None, "bracket_seed": None}  # (Hyperband's budget and brackets)
     assert recorded == expected == json.loads(result.stdout)["pruner_options"]
 
 
@@ -186,7 +212,7 @@ def test_a_rerun_judges_its_trials_as_the_study_did(tmp_path):
     assert tune(tmp_path, "--trials", "4", *first).returncode == 0
     record = json.loads((tmp_path / "t" / "tune.json").read_text())
     assert (record["pruner"], record["pruner_options"]) == ("halving", {"min_epochs": 2, "reduction_factor": 3,
-                                                                       "max_epochs": None})
+                                                                       "max_epochs": None, "bracket_seed": None})
     assert tune(tmp_path, "--trials", "5", "--out", "t").returncode == 0  # no options: the study's
     assert json.loads((tmp_path / "t" / "tune.json").read_text()) == record
     assert tune(tmp_path, "--trials", "6", *first).returncode == 0  # the same ones, given again
@@ -201,7 +227,7 @@ def test_a_rerun_judges_its_trials_as_the_study_did(tmp_path):
     del record["pruner_options"]
     (tmp_path / "t" / "tune.json").write_text(json.dumps(record))
     assert tune(tmp_path, "--trials", "7", "--out", "t").returncode == 0
-    legacy = {"min_epochs": 1, "reduction_factor": 3, "max_epochs": None}
+    legacy = {"min_epochs": 1, "reduction_factor": 3, "max_epochs": None, "bracket_seed": None}
     assert json.loads((tmp_path / "t" / "tune.json").read_text())["pruner_options"] == legacy
     assert study_of(tmp_path / "t").user_attrs[studies.PRUNING] == {"pruner": "halving", **legacy}
 
@@ -216,11 +242,19 @@ def test_a_study_shared_by_folders_keeps_its_pruning_and_hyperbands_budget(tmp_p
     shared = ["--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study-name", "s"]
     assert tune(tmp_path, "--range", "train.epochs=9:30", "--trials", "3", *shared, "--out", "a").returncode == 0
     began = json.loads((tmp_path / "a" / "tune.json").read_text())["pruner_options"]
-    assert began == {"min_epochs": 1, "reduction_factor": 4, "max_epochs": 30}  # a twentieth of the longest trial's
+    # a twentieth of the longest trial's epochs; brackets from the seed of the config that began the study
+    assert began == {"min_epochs": 1, "reduction_factor": 4, "max_epochs": 30, "bracket_seed": 0}
     assert tune(tmp_path, "--range", "train.epochs=9:30", "--trials", "4", *shared, "--set", "train.epochs=5",
-                "--out", "b").returncode == 0
-    assert json.loads((tmp_path / "b" / "tune.json").read_text())["pruner_options"] == began
+                "--set", "seed=3", "--out", "b").returncode == 0
+    assert json.loads((tmp_path / "b" / "tune.json").read_text())["pruner_options"] == began  # seed 3: the same brackets
     study = study_of(tmp_path / "a")
+    # recorded before the brackets had a seed: Optuna's (from the study's name) go on
+    old = {k: v for k, v in study.user_attrs[studies.PRUNING].items() if k != "bracket_seed"}
+    study._storage.set_study_user_attr(study._study_id, studies.PRUNING, old)
+    assert tune(tmp_path, "--range", "train.epochs=9:30", "--trials", "5", *shared, "--out", "a").returncode == 0
+    assert json.loads((tmp_path / "a" / "tune.json").read_text())["pruner_options"] == {**began, "bracket_seed": None}
+    assert study_of(tmp_path / "a").user_attrs[studies.PRUNING] == {**old, "bracket_seed": None}
+    began = {**began, "bracket_seed": None}
     study._storage.set_study_user_attr(study._study_id, studies.PRUNING, None)  # as a study from before
     refused = tune(tmp_path, "--range", "train.epochs=9:30", "--trials", "5", *shared, "--out", "c")
     assert_refused(refused, "study 's'", "--pruner")

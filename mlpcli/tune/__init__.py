@@ -9,8 +9,10 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
 - ``tune.json``: ``{"config": the resolved base config path or "-",
   "search": [{"key", "kind": "float"|"int"|"categorical", "low", "high", "log",
   "choices"}], "sampler", "pruner", "pruner_options" ({"min_epochs",
-  "reduction_factor", "max_epochs"}: the pruner's settings, null where it
-  has none; max_epochs is Hyperband's budget),
+  "reduction_factor", "max_epochs", "bracket_seed"}: the pruner's settings, null
+  where it has none; max_epochs is Hyperband's budget, bracket_seed the seed
+  that with a trial's number picks its Hyperband bracket: the config's seed,
+  null for a study begun before it was recorded, whose brackets come from its name),
   "storage" (a SQLAlchemy URL), "study_name",
   "direction" ("maximize" / "minimize"), "metric" (the monitored validation
   metric, e.g. "val_accuracy"), "seed"}``; also "sets" (the --set items) and
@@ -21,7 +23,7 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
 - The default storage is ``sqlite:///<absolute TUNE_DIR>/study.db``; the study is
   named after TUNE_DIR unless ``--study-name``. The study's user attribute
   "mlpcli_pruning" ({"pruner", "min_epochs", "reduction_factor",
-  "max_epochs"}) is how its trials are judged, set by the process that began it.
+  "max_epochs", "bracket_seed"}) is how its trials are judged, set by the process that began it.
 - ``trial-<number:04d>/``: one run folder per Optuna trial (config.yaml,
   metrics.jsonl, weights.npz, run.json, ...), as `mlp train` writes it. A pruned
   trial keeps its weights at the epoch it stopped, and its metrics.json,

@@ -100,7 +100,7 @@ def _settle_pruning(p: Plan, study) -> None:
 def _pruner(record: dict, epochs: int):
     options = record["pruner_options"]
     return studies.make_pruner(record["pruner"], options.get("max_epochs") or epochs, options["min_epochs"],
-                               options["reduction_factor"])
+                               options["reduction_factor"], options.get("bracket_seed"))
 
 
 def _redraw_missing(p: Plan, study) -> None:

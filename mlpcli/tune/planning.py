@@ -70,7 +70,7 @@ def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner=N
         "config": STDIN if stdin else str(Path(config_path).resolve()),
         "search": [p.record() for p in params],
         "sampler": sampler, "pruner": name,
-        "pruner_options": studies.pruner_options(name, epochs, min_epochs, reduction_factor),
+        "pruner_options": studies.pruner_options(name, epochs, min_epochs, reduction_factor, resolved["seed"]),
         "storage": storage or studies.default_storage(tune_dir),
         "study_name": study_name or tune_dir.name,
         "direction": "maximize" if metric.removeprefix("val_") in MAXIMISED else "minimize",

@@ -170,13 +170,17 @@ REDUCTION_FACTOR = 4  # Hyperband's and successive halving's default (as Ray Tun
 FIRST_RUNG = 20  # their first rung, at train.epochs // FIRST_RUNG (at least 1)
 
 
-def pruner_options(name: str, epochs: int, min_epochs: int | None = None, reduction_factor: int | None = None) -> dict:
+def pruner_options(name: str, epochs: int, min_epochs: int | None = None, reduction_factor: int | None = None,
+                   seed: int | None = None) -> dict:
     """The pruner's settings as tune.json records them: ``min_epochs``, the
     epochs every trial trains before it can be stopped (Hyperband's and
     halving's first rung, the median pruner's warm-up), ``reduction_factor``
     (a trial goes on past a rung only when among the best 1/factor there)
     and, for Hyperband, ``max_epochs``, its budget (``epochs``: the most a
-    trial trains), which sets its brackets; None where the pruner has no such
+    trial trains), which sets its brackets, and ``bracket_seed`` (the
+    config's ``seed``), which with a trial's number picks its bracket
+    (Optuna's own choice hashes the study's name: a tune in another folder
+    would put its trials in other brackets); None where the pruner has no such
     setting. The rung pruners' defaults, a twentieth of the epochs and 4,
     come from bench_tune.py on digits over 8 seeds (benchmarks/README.md):
     against a tenth and 3, Hyperband kept the sweep's best validation
@@ -186,11 +190,12 @@ def pruner_options(name: str, epochs: int, min_epochs: int | None = None, reduct
     stopped 80% of the trials within 5-7 epochs, keeping fast starters over
     the settings that end best.)"""
     if name in RUNG_PRUNERS:
+        hyperband = name == "hyperband"
         return {"min_epochs": min_epochs or max(1, epochs // FIRST_RUNG),
                 "reduction_factor": reduction_factor or REDUCTION_FACTOR,
-                "max_epochs": epochs if name == "hyperband" else None}
+                "max_epochs": epochs if hyperband else None, "bracket_seed": seed if hyperband else None}
     return {"min_epochs": (min_epochs or 1) if name == "median" else None, "reduction_factor": None,
-            "max_epochs": None}
+            "max_epochs": None, "bracket_seed": None}
 
 
 PRUNING = "mlpcli_pruning"  # the study's user attribute: the pruner and options its trials are judged with
@@ -200,17 +205,19 @@ def legacy_pruner_options(name: str, base_epochs: int, options: dict | None = No
     """What a tune.json written before its study recorded the pruning ran
     with: its ``pruner_options`` if it has them, else the defaults of then (a
     first rung at a tenth of the epochs, factor 3); Hyperband's budget was
-    then the base config's ``train.epochs``."""
+    then the base config's ``train.epochs``, and its brackets came from the
+    study's name (bracket_seed None)."""
     if options is None:
         options = {"min_epochs": max(1, base_epochs // 10), "reduction_factor": 3} \
             if name in RUNG_PRUNERS else pruner_options(name, base_epochs)
     return {"min_epochs": options.get("min_epochs"), "reduction_factor": options.get("reduction_factor"),
-            "max_epochs": (options.get("max_epochs") or base_epochs) if name == "hyperband" else None}
+            "max_epochs": (options.get("max_epochs") or base_epochs) if name == "hyperband" else None,
+            "bracket_seed": None}
 
 
 def settle_pruning(study, typed: dict, proposed: dict, fallback: dict | None) -> dict:
     """The pruning this process judges ``study``'s trials with ({"pruner",
-    "min_epochs", "reduction_factor", "max_epochs"}): the one the study
+    "min_epochs", "reduction_factor", "max_epochs", "bracket_seed"}): the one the study
     records (set by whichever process began it), else, for a study with
     trials begun before studies recorded it, ``fallback`` (this folder's
     tune.json) or what is ``typed`` in full, else ``proposed`` (this
@@ -227,7 +234,9 @@ def settle_pruning(study, typed: dict, proposed: dict, fallback: dict | None) ->
                 raise MLPError(f"study {study.study_name!r}: its trials were judged before studies recorded how; "
                                "give its --pruner (and --min-epochs, --reduction-factor) as the tune.json of the "
                                "folder that began it says, or run from that folder")
-            recorded = proposed
+            recorded = {**proposed, "bracket_seed": None}  # (its brackets came from its name)
+    if recorded is not None:  # recorded before bracket_seed was: its brackets came from the study's name
+        recorded = {"bracket_seed": None, **recorded}
     recorded = {**proposed, **(recorded or {})}
     for key, value in typed.items():
         if value is not None and value != recorded[key]:
@@ -236,7 +245,7 @@ def settle_pruning(study, typed: dict, proposed: dict, fallback: dict | None) ->
                            f"{describe_pruning(recorded)}, which a study cannot change; leave {option} out, "
                            "or start a new study (another --out or --study-name)")
     if recorded["pruner"] != "hyperband":
-        recorded["max_epochs"] = None
+        recorded["max_epochs"] = recorded["bracket_seed"] = None
     if study.user_attrs.get(PRUNING) != recorded:
         study.set_user_attr(PRUNING, recorded)
     return dict(recorded)
@@ -251,14 +260,16 @@ def describe_pruning(pruning: dict) -> str:
     return " ".join(parts)
 
 
-def make_pruner(name: str, epochs: int, min_epochs: int | None = None, reduction_factor: int | None = None):
+def make_pruner(name: str, epochs: int, min_epochs: int | None = None, reduction_factor: int | None = None,
+                bracket_seed: int | None = None):
     """The named pruner with the settings of pruner_options; ``may_prune``
     says at which epochs it can stop a trial."""
     op = optuna()
     options = pruner_options(name, epochs, min_epochs, reduction_factor)
     first, factor = options["min_epochs"], options["reduction_factor"]
     if name == "hyperband":
-        return _with_rungs(op.pruners.HyperbandPruner, first, factor, max_resource=max(epochs, first))
+        base = op.pruners.HyperbandPruner if bracket_seed is None else _seeded_brackets(bracket_seed)
+        return _with_rungs(base, first, factor, max_resource=max(epochs, first))
     if name == "halving":
         return _with_rungs(op.pruners.SuccessiveHalvingPruner, first, factor)
     if name == "median":
@@ -287,6 +298,31 @@ def _with_rungs(base, first: int, factor: int, **options):
 
     Rungs.__name__ = Rungs.__qualname__ = f"Rung{base.__name__}"
     return Rungs(min_resource=first, reduction_factor=factor, **options)
+
+
+def _seeded_brackets(seed: int):
+    """Optuna's Hyperband with each trial's bracket picked from (seed, trial
+    number) instead of (study name, trial number): the same command gives the
+    same trials whatever folder or study name it writes to, and every process
+    on one study agrees (the study records the seed). The brackets' shares
+    are Optuna's (its allocation budgets)."""
+    import binascii
+
+    from optuna.pruners import HyperbandPruner
+
+    class SeededHyperband(HyperbandPruner):
+        def _get_bracket_id(self, study, trial) -> int:
+            budgets = self._trial_allocation_budgets
+            if not budgets:  # before its brackets are set up (Optuna's answer too)
+                return 0
+            n = binascii.crc32(f"{seed}_{trial.number}".encode()) % sum(budgets)
+            for bracket, budget in enumerate(budgets):
+                n -= budget
+                if n < 0:
+                    return bracket
+            raise AssertionError("unreachable")
+
+    return SeededHyperband
 
 
 def _from_epoch(base, first: int, **options):
