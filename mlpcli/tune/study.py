@@ -182,11 +182,13 @@ def pruner_options(name: str, epochs: int, min_epochs: int | None = None, reduct
     (Optuna's own choice hashes the study's name: a tune in another folder
     would put its trials in other brackets); None where the pruner has no such
     setting. The rung pruners' defaults, a twentieth of the epochs and 4,
-    come from bench_tune.py on digits over 8 seeds (benchmarks/README.md):
-    against a tenth and 3, Hyperband kept the sweep's best validation
-    accuracy on 7 seeds instead of 6 in 0.70-0.75 of the sweep's time
-    instead of 0.93-0.96, halving on 5 of 8 either way in 0.50-0.54 instead
-    of 0.65-0.67. (Hyperband's first rung at epoch 1 of 40, with factor 3,
+    come from bench_tune.py on digits over 8 seeds (benchmarks/README.md,
+    runs 7 and 8): against a tenth and 3, Hyperband kept the sweep's best
+    validation accuracy on 7 seeds instead of 6 in 0.70-0.75 of the sweep's
+    time instead of 0.93-0.96, halving on 5 of 8 either way in 0.50-0.54
+    instead of 0.65-0.67; with the brackets drawn from the seed, over 16
+    seeds, Hyperband kept it on 11 against 9 with factor 5 or a first rung
+    at 3 epochs. (Hyperband's first rung at epoch 1 of 40, with factor 3,
     stopped 80% of the trials within 5-7 epochs, keeping fast starters over
     the settings that end best.)"""
     if name in RUNG_PRUNERS:
