@@ -264,6 +264,35 @@ def test_a_study_shared_by_folders_keeps_its_pruning_and_hyperbands_budget(tmp_p
     assert study_of(tmp_path / "a").user_attrs[studies.PRUNING] == {"pruner": "hyperband", **began}
 
 
+def test_a_process_joining_a_study_judges_in_the_brackets_of_the_studys_seed(tmp_path, monkeypatch):
+    """A folder joining with another seed draws its own trials but puts each
+    in the bracket the seed of the config that began the study gives, as
+    every other process on the study does (tune.json shows both seeds)."""
+    from types import SimpleNamespace
+
+    from mlpcli.tune import study as studies
+
+    shared = ["--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study-name", "s"]
+    assert tune(tmp_path, "--trials", "3", *shared, "--out", "a").returncode == 0
+    judged, prune = {}, optuna.pruners.HyperbandPruner.prune
+
+    def judging(self, study, trial):
+        judged[trial.number] = self._get_bracket_id(study, trial)
+        return prune(self, study, trial)
+
+    monkeypatch.setattr(optuna.pruners.HyperbandPruner, "prune", judging)
+    assert tune(tmp_path, "--trials", "14", *shared, "--set", "seed=3", "--out", "b").returncode == 0
+    record = json.loads((tmp_path / "b" / "tune.json").read_text())
+    assert (record["seed"], record["pruner_options"]["bracket_seed"]) == (3, 0)
+
+    def brackets(seed):
+        pruner = studies.make_pruner("hyperband", EPOCHS, bracket_seed=seed)
+        pruner._try_initialization(None)
+        return {n: pruner._get_bracket_id(None, SimpleNamespace(number=n)) for n in judged}
+
+    assert len(judged) >= 8 and judged == brackets(0) != brackets(3)
+
+
 def test_the_median_pruner_is_asked_every_epoch_and_none_never(tmp_path, monkeypatch):
     asked = _asked_epochs(monkeypatch)
     assert tune(tmp_path, "--trials", "8", "--pruner", "median", "--out", "m").returncode == 0
@@ -409,6 +438,7 @@ def test_trial_folders_of_a_lost_study_are_not_overwritten(tmp_path):
     assert_refused(tune(tmp_path, "--trials", "1", "--pruner", "median", "--out", "t"), "not in sqlite",
                    "choose another --out")
     assert [(tmp_path / "t" / name).read_bytes() for name in ("trial-0000/metrics.jsonl", "tune.json")] == before
+    assert optuna.get_all_study_names(f"sqlite:///{tmp_path / 't' / 'study.db'}") == []  # no empty study left
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # study.ask() here stands in for a process's trial

@@ -11,8 +11,10 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
   "choices"}], "sampler", "pruner", "pruner_options" ({"min_epochs",
   "reduction_factor", "max_epochs", "bracket_seed"}: the pruner's settings, null
   where it has none; max_epochs is Hyperband's budget, bracket_seed the seed
-  that with a trial's number picks its Hyperband bracket: the config's seed,
-  null for a study begun before it was recorded, whose brackets come from its name),
+  that with a trial's number picks its Hyperband bracket: the seed of the
+  config that began the study (a folder joining it with another seed shows
+  both), null for a study begun before it was recorded, whose brackets come
+  from its name),
   "storage" (a SQLAlchemy URL), "study_name",
   "direction" ("maximize" / "minimize"), "metric" (the monitored validation
   metric, e.g. "val_accuracy"), "seed"}``; also "sets" (the --set items) and
@@ -23,7 +25,8 @@ that `mlp plot TUNE_DIR`, benchmarks and scripts rely on:
 - The default storage is ``sqlite:///<absolute TUNE_DIR>/study.db``; the study is
   named after TUNE_DIR unless ``--study-name``. The study's user attribute
   "mlpcli_pruning" ({"pruner", "min_epochs", "reduction_factor",
-  "max_epochs", "bracket_seed"}) is how its trials are judged, set by the process that began it.
+  "max_epochs", "bracket_seed"}) is how its trials are judged, set by the process that began it
+  (a rerun of a study begun before a key was recorded adds it, as the study was judged).
 - ``trial-<number:04d>/``: one run folder per Optuna trial (config.yaml,
   metrics.jsonl, weights.npz, run.json, ...), as `mlp train` writes it. A pruned
   trial keeps its weights at the epoch it stopped, and its metrics.json,

@@ -41,10 +41,10 @@ def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, pr
     created = claim(p)
     try:
         storage = storage or studies.open_storage(url)
-        study = _open(p, storage)
-        if not study.get_trials(deepcopy=False) and any(p.tune_dir.glob("trial-*")):
+        if any(p.tune_dir.glob("trial-*")) and not studies.has_trials(storage, p.record["study_name"]):
             raise MLPError(f"{p.tune_dir}: holds the trial folders of a study that is not in {p.record['storage']} "
                            f"(deleted?); its trials would overwrite them: choose another --out")
+        study = _open(p, storage)
         _settle_pruning(p, study)
     except BaseException:
         if created:

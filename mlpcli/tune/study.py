@@ -348,6 +348,15 @@ def may_prune(pruner, after: int, epoch: int) -> bool:
     return rung_between is not None and rung_between(after, epoch)
 
 
+def has_trials(storage, name: str) -> bool:
+    """Whether ``storage`` holds a study ``name`` with trials (without creating one)."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return bool(storage.get_all_trials(study_id, deepcopy=False))
+
+
 def open_study(storage, name: str, direction: str, sampler=None, pruner=None, create: bool = True):
     """The study ``name`` in ``storage`` (created if ``create`` and new); one
     made with the other direction is refused."""
