@@ -438,7 +438,13 @@ def test_trial_folders_of_a_lost_study_are_not_overwritten(tmp_path):
     assert_refused(tune(tmp_path, "--trials", "1", "--pruner", "median", "--out", "t"), "not in sqlite",
                    "choose another --out")
     assert [(tmp_path / "t" / name).read_bytes() for name in ("trial-0000/metrics.jsonl", "tune.json")] == before
-    assert optuna.get_all_study_names(f"sqlite:///{tmp_path / 't' / 'study.db'}") == []  # no empty study left
+    assert not list((tmp_path / "t").glob("study.db*"))  # no new, empty database either
+    # a study deleted from a storage given with --storage: refused, and no empty study made in its place
+    shared = ["--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study-name", "s", "--out", "u"]
+    assert tune(tmp_path, "--trials", "1", *shared).returncode == 0
+    optuna.delete_study(study_name="s", storage=f"sqlite:///{tmp_path / 'shared.db'}")
+    assert_refused(tune(tmp_path, "--trials", "1", *shared), "not in sqlite", "choose another --out")
+    assert optuna.get_all_study_names(f"sqlite:///{tmp_path / 'shared.db'}") == []
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # study.ask() here stands in for a process's trial

@@ -38,12 +38,14 @@ def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, pr
         raise MLPError(f"--trials {trials} / --jobs {jobs} / --timeout {timeout}: must be above 0")
     url = p.record["storage"]
     storage = studies.open_storage(url) if p.custom_storage else None  # reachable before anything is written
+    has_trial_folders = any(p.tune_dir.glob("trial-*"))
+    if has_trial_folders and storage is None and not studies.default_storage_file(p.tune_dir).exists():
+        _refuse_lost_study(p)  # before opening the default storage would create its file
     created = claim(p)
     try:
         storage = storage or studies.open_storage(url)
-        if any(p.tune_dir.glob("trial-*")) and not studies.has_trials(storage, p.record["study_name"]):
-            raise MLPError(f"{p.tune_dir}: holds the trial folders of a study that is not in {p.record['storage']} "
-                           f"(deleted?); its trials would overwrite them: choose another --out")
+        if has_trial_folders and not studies.has_trials(storage, p.record["study_name"]):
+            _refuse_lost_study(p)  # before a study is created in the storage
         study = _open(p, storage)
         _settle_pruning(p, study)
     except BaseException:
@@ -79,6 +81,11 @@ def run(p: Plan, *, trials: int, timeout: float | None = None, jobs: int = 1, pr
         raise MLPError(f"no trial completed ({summary['failed']} failed, {summary['pruned']} pruned); "
                        f"see {p.tune_dir / results.RESULTS_CSV}")
     return summary
+
+
+def _refuse_lost_study(p: Plan):
+    raise MLPError(f"{p.tune_dir}: holds the trial folders of a study that is not in {p.record['storage']} "
+                   f"(deleted?); its trials would overwrite them: choose another --out")
 
 
 def _open(p: Plan, storage):

@@ -55,7 +55,11 @@ def process_space() -> str:
 
 
 def default_storage(tune_dir) -> str:
-    return f"sqlite:///{tune_dir}/study.db"
+    return f"sqlite:///{default_storage_file(tune_dir)}"
+
+
+def default_storage_file(tune_dir) -> Path:
+    return Path(tune_dir) / "study.db"
 
 
 def open_storage(url: str, named: str = "--storage"):
