@@ -178,9 +178,9 @@ class PictureQueue:
     def draw(self, run_dir, history, task, test, classes, best=None) -> bool:
         """Queue a finished run's pictures; False if there is no helper to take
         them (the caller draws in place)."""
-        job = _job(run_dir, history, task, test, classes, best)
         if self.failed:
             return False
+        job = _job(run_dir, history, task, test, classes, best)
         try:
             if self.process is None:
                 self.process = _helper("serve_many", acknowledge=True)

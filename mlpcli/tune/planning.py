@@ -77,7 +77,7 @@ def plan(config_path, *, ranges=(), choices=(), sets=(), sampler="tpe", pruner=N
         "metric": metric, "seed": resolved["seed"],
         "sets": sets, "config_sha256": artifacts.config_hash(resolved),
     }
-    check_folder(tune_dir, record)
+    check_folder(tune_dir, record, previous)
     if sampler == "cmaes":
         studies.make_sampler(sampler, record["seed"])  # the cmaes package: refused before anything is written
     typed = {"pruner": pruner, "min_epochs": min_epochs, "reduction_factor": reduction_factor}
@@ -127,14 +127,14 @@ def _previous(tune_dir: Path) -> dict:
     return old if isinstance(old, dict) else {}
 
 
-def check_folder(tune_dir: Path, record: dict) -> None:
+def check_folder(tune_dir: Path, record: dict, old: dict) -> None:
     """Refuse a folder that is a file, a run folder, or holds another tune (a
-    different base config, search, metric or study); a rerun of the same tune is welcome."""
+    different base config, search, metric or study; ``old``: its tune.json,
+    _previous); a rerun of the same tune is welcome."""
     if tune_dir.exists() and not tune_dir.is_dir():
         raise RunFolderError(f"{tune_dir}: exists and is not a folder")
     if (tune_dir / "metrics.json").exists() or (tune_dir / "config.yaml").exists():
         raise RunFolderError(f"{tune_dir}: is a run folder, not a tune folder; choose another --out")
-    old = _previous(tune_dir)
     if not old:
         return
     for key, what in (("config_sha256", "base config (the config file or --set)"), ("search", "search space"),

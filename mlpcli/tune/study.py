@@ -274,7 +274,9 @@ def make_pruner(name: str, epochs: int, min_epochs: int | None = None, reduction
     options = pruner_options(name, epochs, min_epochs, reduction_factor)
     first, factor = options["min_epochs"], options["reduction_factor"]
     if name == "hyperband":
-        base = op.pruners.HyperbandPruner if bracket_seed is None else _seeded_brackets(bracket_seed)
+        base = op.pruners.HyperbandPruner
+        if bracket_seed is not None:
+            base = _seeded_brackets(base, bracket_seed)
         return _with_rungs(base, first, factor, max_resource=max(epochs, first))
     if name == "halving":
         return _with_rungs(op.pruners.SuccessiveHalvingPruner, first, factor)
@@ -306,7 +308,7 @@ def _with_rungs(base, first: int, factor: int, **options):
     return Rungs(min_resource=first, reduction_factor=factor, **options)
 
 
-def _seeded_brackets(seed: int):
+def _seeded_brackets(base, seed: int):
     """Optuna's Hyperband with each trial's bracket picked from (seed, trial
     number) instead of (study name, trial number): the same command gives the
     same trials whatever folder or study name it writes to, and every process
@@ -314,9 +316,7 @@ def _seeded_brackets(seed: int):
     are Optuna's (its allocation budgets)."""
     import binascii
 
-    from optuna.pruners import HyperbandPruner
-
-    class SeededHyperband(HyperbandPruner):
+    class SeededHyperband(base):
         def _get_bracket_id(self, study, trial) -> int:
             budgets = self._trial_allocation_budgets
             if not budgets:  # before its brackets are set up (Optuna's answer too)
