@@ -179,7 +179,10 @@ def _numpy_blas() -> dict:
     return {"name": blas.get("name"), "version": blas.get("version")}
 
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+    "OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT",  # mlp sets the first (threads.let_blas_threads_sleep)
+)
 
 
 def command_line() -> str:

@@ -1,4 +1,4 @@
-"""How many BLAS threads a training step uses when a helper process needs a core.
+"""The cores a training step uses: BLAS's threads, and an optimizer update's.
 
 OpenBLAS takes every core for any matrix product above a small size, and its
 threads spin on the second core between products. A step of the small models
@@ -7,12 +7,68 @@ second core (a second thread is <= ~10% faster below SMALL_STEP_MACS on a
 two-core machine, benchmarks/blas_threads.py), while a picture helper drawing
 beside it loses most of it to the spinning thread. So a trial with a helper
 beside it (plots.worker.PictureQueue) trains a small step on one thread.
+
+By default OpenBLAS's threads spin for 2**28 clock ticks (~0.1 s) after each
+product before they sleep: through all of a step's element-wise work, whose
+passes then run on one core while the other spins. ``mlp`` sets
+OPENBLAS_THREAD_TIMEOUT to 15 before NumPy loads: 2**15 ticks, ~13 us at
+2.6 GHz, so they still spin between back-to-back products but leave the
+core to an optimizer update, which for a large model then runs on two
+threads (``update_threads``, engine.halves). On the large workload of
+benchmarks/bench_train.py that takes an epoch to 0.92-0.93 of its time
+(benchmarks/update_threads.py, two runs; timeouts from 14 to 19 were alike
+within the machine's noise, 20 gained nothing).
 """
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import nullcontext
 
 SMALL_STEP_MACS = 8_000_000
+
+BLAS_TIMEOUT_VARIABLES = ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT")  # OpenBLAS reads them in this order
+BLAS_TIMEOUT = 15
+# With a timeout of at most 2**18 ticks (~0.1 ms) the threads sleep early in a large update.
+SLEEPING_TIMEOUT = 18
+# Below this many parameters, handing half of an update to a second thread
+# costs more than it saves (the hand-over takes ~70-90 us on this machine;
+# benchmarks/update_threads.py: Adam's step alone on two threads takes 1.14
+# of its one-thread time on 2**17 parameters, 0.96 on 2**18, 0.73 on 535,818).
+SPLIT_UPDATE_SIZE = 1 << 18
+
+
+def let_blas_threads_sleep() -> None:
+    """OPENBLAS_THREAD_TIMEOUT=15 for this process and its children, unless it
+    (or GOTO_THREAD_TIMEOUT) is set. Only before NumPy loads: OpenBLAS reads it
+    once, as it starts, so later it would change nothing but update_threads'
+    answer."""
+    if "numpy" not in sys.modules and not any(os.environ.get(v) for v in BLAS_TIMEOUT_VARIABLES):
+        os.environ[BLAS_TIMEOUT_VARIABLES[0]] = str(BLAS_TIMEOUT)
+
+
+def blas_threads_sleep() -> bool:
+    """Whether the environment tells OpenBLAS's threads to sleep within 2**SLEEPING_TIMEOUT ticks."""
+    value = next((os.environ[v] for v in BLAS_TIMEOUT_VARIABLES if os.environ.get(v)), None)
+    try:
+        return value is not None and int(value) <= SLEEPING_TIMEOUT
+    except ValueError:
+        return False
+
+
+def update_threads(n_params: int) -> int:
+    """Threads for an optimizer step over ``n_params`` parameters: 2 when there
+    are at least SPLIT_UPDATE_SIZE, OpenBLAS's threads sleep soon after a
+    product (blas_threads_sleep) and it has two or more of them for this
+    process (a sweep's worker limited to one BLAS thread updates on one too);
+    otherwise 1."""
+    if n_params < SPLIT_UPDATE_SIZE or not blas_threads_sleep():
+        return 1
+    from threadpoolctl import threadpool_info  # installed with scikit-learn
+
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    usable = blas and all(lib.get("internal_api") == "openblas" and lib.get("num_threads", 1) >= 2 for lib in blas)
+    return 2 if usable else 1
 
 
 def step_macs(n_in: int, hidden: list[int], n_out: int, batch: int) -> int:

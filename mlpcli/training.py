@@ -19,6 +19,7 @@ import numpy as np
 
 from . import metrics
 from .errors import TrainingDiverged
+from .threads import update_threads
 
 
 class Callback:
@@ -302,6 +303,7 @@ def fit(
     decay_buffer = np.empty_like(weights) if weight_decay or l1 or l2 else None
     penalised, clipped = bool(l1 or l2), clip_norm is not None or clip_value is not None
     batch_hooks = [cb.on_batch_end for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    optimizer.threads = update_threads(network.params.size)
     for cb in callbacks:
         cb.on_train_begin({"epochs": epochs, "batches_per_epoch": n_batches, "monitor": watched(callbacks)})
     history.stopped = start.stopped or "epochs"

@@ -351,3 +351,77 @@ def test_an_optimizer_step_allocates_no_array_the_size_of_the_model(name, option
     finally:
         tracemalloc.stop()
     assert peak < network.params.nbytes / 4, f"{peak} bytes allocated during optimizer steps"
+
+
+SPLIT_CASES = [
+    ("adam", {}), ("sgd", {}), ("sgd", {"momentum": 0.9, "nesterov": True}),
+    ("adamw", {"weight_decay": 0.1}),  # decays the whole buffer, across both halves
+    ("adamw", {"weight_decay": 0.1, "decay_size": 30_001}),  # the decayed block ends inside the first half
+    ("adamw", {"weight_decay": 0.1, "decay_size": 80_001}),  # ... inside the second half
+    ("rmsprop", {"momentum": 0.9, "centered": True}), ("rmsprop", {}), ("adagrad", {}),
+]
+
+
+@pytest.mark.parametrize("name, options", SPLIT_CASES)
+def test_an_update_on_two_threads_is_the_update_on_one(name, options):
+    """threads = 2 runs a step's passes on two halves at once (engine.halves):
+    every parameter and state array comes out bit for bit as on one thread,
+    step after step (an odd size: the halves are not equal)."""
+    rng = np.random.default_rng(0)
+    n = 100_003
+    one, two = get_optimizer(name, lr=0.01, **options), get_optimizer(name, lr=0.01, **options)
+    two.threads = 2
+    p1 = rng.standard_normal(n).astype(np.float32)
+    p2 = p1.copy()
+    for _ in range(4):
+        grads = rng.standard_normal(n).astype(np.float32)
+        one.step(p1, grads)
+        two.step(p2, grads)
+    assert np.array_equal(p1, p2)
+    for key in one.state_names():
+        assert np.array_equal(getattr(one, key), getattr(two, key)), key
+    assert one.state_dict()["t"] == two.state_dict()["t"] == 4
+
+
+def test_the_helper_thread_keeps_the_callers_numpy_error_state():
+    """NumPy's error state is per thread: the helper's half follows the caller's
+    (fit ignores overflow, reported as divergence instead). An overflow in
+    that half is silent under "ignore" and raises here under "raise"; the
+    helper keeps working after it."""
+    import warnings
+
+    n = 1 << 16
+    grads = np.ones(n, np.float32)
+    grads[-10:] = 1e30  # squared in the second half: overflows float32
+    adam = Adam(lr=0.01)
+    adam.threads = 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="ignore", invalid="ignore"):
+            adam.step(np.zeros(n, np.float32), grads)
+        with np.errstate(over="raise", invalid="ignore"), pytest.raises(FloatingPointError):
+            adam.step(np.zeros(n, np.float32), grads)
+    params = np.zeros(n, np.float32)
+    adam.step(params, np.ones(n, np.float32))
+    assert np.all(np.isfinite(params[: n // 2]))
+
+
+def test_run_halves_finishes_the_helpers_half_when_this_half_raises():
+    """No part of a buffer is left half-updated behind an error: the helper's
+    half completes before the caller's error propagates, and the helper takes
+    the next job."""
+    from mlpcli.engine.halves import run_halves
+
+    done = []
+
+    def update(lo, hi):
+        if lo == 0:
+            raise RuntimeError("first half")
+        done.append((lo, hi))
+
+    with pytest.raises(RuntimeError, match="first half"):
+        run_halves(update, 1000)
+    assert done == [(496, 1000)]  # the second half starts on a 16-element boundary
+    spans = []
+    run_halves(lambda lo, hi: spans.append((lo, hi)), 40)
+    assert sorted(spans) == [(0, 16), (16, 40)]

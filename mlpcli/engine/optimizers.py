@@ -8,6 +8,11 @@ a fresh temporary the size of the model: for Adam, against plain NumPy
 expressions, that saves 60% of a training step on profile_epoch.py's large
 workload, where each temporary costs a trip through main memory (2% on the
 small one; A/B, one BLAS thread, 2026-12).
+
+Each optimizer's passes (``_update``) work on any slice [lo, hi) of the
+buffers: with ``threads = 2`` (training.fit sets it, see
+``mlpcli.threads.update_threads``) a step runs them on two halves at once
+(engine.halves), with the same result.
 """
 from __future__ import annotations
 
@@ -16,23 +21,37 @@ import math
 
 import numpy as np
 
+from .halves import run_halves
 from .registry import lookup
 
 
 class Optimizer(abc.ABC):
+    threads = 1  # 2: a step's passes run on two halves of the buffer at once
+
     def __init__(self, lr: float):
         if not 0 < lr < math.inf:
             raise ValueError(f"learning rate must be a finite number > 0, got {lr}")
         self.lr = float(lr)
         self.t = 0
+        self.buf = None
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
         self.t += 1
-        self._step(params, grads)
+        if self.buf is None:  # the first step: the state starts here (see each _create)
+            self.buf = np.empty_like(params)
+            self._create(params)
+        if self.threads > 1:
+            run_halves(lambda lo, hi: self._update(params, grads, lo, hi), len(params))
+        else:
+            self._update(params, grads, 0, len(params))
+
+    def _create(self, params) -> None:
+        """Allocate the state arrays for ``params`` (none by default)."""
 
     @abc.abstractmethod
-    def _step(self, params, grads):
-        """Update params in place; self.t is the 1-based step number."""
+    def _update(self, params, grads, lo: int, hi: int) -> None:
+        """Update params[lo:hi] in place from grads[lo:hi] (and the state's same
+        slice); self.t is the 1-based step number."""
 
     def state_names(self) -> tuple[str, ...]:
         """The state arrays this optimizer keeps once it has stepped (each the size of the parameters)."""
@@ -55,7 +74,7 @@ class Optimizer(abc.ABC):
         self.t, self.lr = t, float(state["lr"])
         for name, a in arrays.items():
             setattr(self, name, None if a is None else np.array(a, copy=True))
-        # buf is scratch; allocating it marks the state as created (see each _step).
+        # buf is scratch; allocating it marks the state as created (see step).
         self.buf = np.empty_like(arrays[present[0]]) if present else None
 
 
@@ -70,21 +89,23 @@ class SGD(Optimizer):
         if nesterov and momentum == 0:
             raise ValueError("nesterov needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self.velocity = self.buf = None
+        self.velocity = None
 
-    def _step(self, params, grads):
-        if self.buf is None:
-            self.buf = np.empty_like(params)
-            self.velocity = np.zeros_like(params) if self.momentum else None
-        update, v = grads, self.velocity
-        if v is not None:
+    def _create(self, params):
+        self.velocity = np.zeros_like(params) if self.momentum else None
+
+    def _update(self, params, grads, lo, hi):
+        params, grads, buf = params[lo:hi], grads[lo:hi], self.buf[lo:hi]
+        update = grads
+        if self.velocity is not None:
+            v = self.velocity[lo:hi]
             v *= self.momentum
             v += grads
             update = v
             if self.nesterov:
-                update = np.multiply(v, self.momentum, out=self.buf)
+                update = np.multiply(v, self.momentum, out=buf)
                 update += grads
-        params -= np.multiply(update, self.lr, out=self.buf)
+        params -= np.multiply(update, self.lr, out=buf)
 
     def state_names(self):
         return ("velocity",) if self.momentum else ()
@@ -104,12 +125,13 @@ class Adam(Optimizer):
         if not 0 <= eps < math.inf:
             raise ValueError(f"eps must be a finite number >= 0, got {eps}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        self.m = self.v = self.buf = None
+        self.m = self.v = None
 
-    def _step(self, params, grads):
-        if self.buf is None:
-            self.m, self.v, self.buf = np.zeros_like(params), np.zeros_like(params), np.empty_like(params)
-        m, v, buf = self.m, self.v, self.buf
+    def _create(self, params):
+        self.m, self.v = np.zeros_like(params), np.zeros_like(params)
+
+    def _update(self, params, grads, lo, hi):
+        params, grads, m, v, buf = params[lo:hi], grads[lo:hi], self.m[lo:hi], self.v[lo:hi], self.buf[lo:hi]
         b1, b2 = self.beta1, self.beta2
         m *= b1
         m += np.multiply(grads, 1 - b1, out=buf)
@@ -142,10 +164,11 @@ class AdamW(Adam):
             raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
         self.weight_decay, self.decay_size = float(weight_decay), decay_size
 
-    def _step(self, params, grads):
-        if self.weight_decay:
-            params[: self.decay_size] *= 1 - self.lr * self.weight_decay
-        super()._step(params, grads)
+    def _update(self, params, grads, lo, hi):
+        decay_end = hi if self.decay_size is None else min(self.decay_size, hi)
+        if self.weight_decay and decay_end > lo:
+            params[lo:decay_end] *= 1 - self.lr * self.weight_decay
+        super()._update(params, grads, lo, hi)
 
 
 class RMSprop(Optimizer):
@@ -165,20 +188,22 @@ class RMSprop(Optimizer):
         if not 0 <= eps < math.inf:
             raise ValueError(f"eps must be a finite number >= 0, got {eps}")
         self.alpha, self.eps, self.momentum, self.centered = float(alpha), float(eps), float(momentum), bool(centered)
-        self.square_avg = self.grad_avg = self.momentum_buffer = self.buf = None
+        self.square_avg = self.grad_avg = self.momentum_buffer = None
 
-    def _step(self, params, grads):
-        if self.buf is None:
-            self.square_avg, self.buf = np.zeros_like(params), np.empty_like(params)
-            self.grad_avg = np.zeros_like(params) if self.centered else None
-            self.momentum_buffer = np.zeros_like(params) if self.momentum else None
-        s, buf, a = self.square_avg, self.buf, self.alpha
+    def _create(self, params):
+        self.square_avg = np.zeros_like(params)
+        self.grad_avg = np.zeros_like(params) if self.centered else None
+        self.momentum_buffer = np.zeros_like(params) if self.momentum else None
+
+    def _update(self, params, grads, lo, hi):
+        params, grads, buf = params[lo:hi], grads[lo:hi], self.buf[lo:hi]
+        s, a = self.square_avg[lo:hi], self.alpha
         s *= a
         squared = np.square(grads, out=buf)
         squared *= 1 - a
         s += squared
         if self.centered:
-            g_avg = self.grad_avg
+            g_avg = self.grad_avg[lo:hi]
             g_avg *= a
             g_avg += np.multiply(grads, 1 - a, out=buf)
             denominator = np.square(g_avg, out=buf)
@@ -190,7 +215,7 @@ class RMSprop(Optimizer):
         denominator += self.eps
         update = np.divide(grads, denominator, out=buf)
         if self.momentum_buffer is not None:
-            b = self.momentum_buffer
+            b = self.momentum_buffer[lo:hi]
             b *= self.momentum
             b += update
             update = np.multiply(b, self.lr, out=buf)
@@ -213,12 +238,13 @@ class Adagrad(Optimizer):
         if not 0 <= initial_accumulator_value < math.inf:
             raise ValueError(f"initial_accumulator_value must be a finite number >= 0, got {initial_accumulator_value}")
         self.eps, self.initial_accumulator_value = float(eps), float(initial_accumulator_value)
-        self.sum = self.buf = None
+        self.sum = None
 
-    def _step(self, params, grads):
-        if self.buf is None:
-            self.sum, self.buf = np.full_like(params, self.initial_accumulator_value), np.empty_like(params)
-        s, buf = self.sum, self.buf
+    def _create(self, params):
+        self.sum = np.full_like(params, self.initial_accumulator_value)
+
+    def _update(self, params, grads, lo, hi):
+        params, grads, buf, s = params[lo:hi], grads[lo:hi], self.buf[lo:hi], self.sum[lo:hi]
         s += np.square(grads, out=buf)
         denominator = np.sqrt(s, out=buf)
         denominator += self.eps
