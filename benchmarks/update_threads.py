@@ -4,12 +4,13 @@ epoch: where mlpcli.threads' OPENBLAS_THREAD_TIMEOUT and SPLIT_UPDATE_SIZE
 come from.
 
     python benchmarks/update_threads.py [--rounds 8] [--rows 20000] [--skip-steps]
+    python benchmarks/update_threads.py --skip-steps --model 784,256,128 --batch 64 --timeouts 18
 
 1. Adam's step alone, by parameter count, on one thread and on two halves
    (engine.halves), interleaved, in a process where OpenBLAS's threads sleep
    soon after a product (as under ``mlp``).
 2. Whole epochs of bench_train.py's large model (784-512-256-10, ReLU,
-   dropout 0.2, batches of 128, Adam) on random rows, each variant in its own
+   dropout 0.2, batches of 128, Adam; ``--model`` and ``--batch`` another) on random rows, each variant in its own
    process (OpenBLAS reads its timeout once, as it starts), in rotating
    order for ``--rounds`` rounds:
    - "spinning BLAS, 1-thread update": OpenBLAS's default (its threads spin
@@ -32,8 +33,8 @@ import time
 
 from mlpcli.threads import BLAS_TIMEOUT
 
-TIMEOUTS = (14, 15, 17, 20)
-SIZES = (1 << 14, 1 << 16, 1 << 17, 1 << 18, 535_818, 1 << 21)  # 535,818: the large model
+TIMEOUTS = (15, 18, 20)
+SIZES = (1 << 14, 1 << 16, 136_554, 235_146, 535_818, 1 << 21)  # the last three models of the README's tables
 
 
 def child_steps(rounds: int) -> dict:
@@ -60,7 +61,7 @@ def child_steps(rounds: int) -> dict:
     return out
 
 
-def child_epochs(rows: int, epochs: int, threads: int | None) -> dict:
+def child_epochs(rows: int, epochs: int, threads: int | None, sizes: list[int], batch: int) -> dict:
     import numpy as np
 
     import mlpcli.training
@@ -69,21 +70,22 @@ def child_epochs(rows: int, epochs: int, threads: int | None) -> dict:
 
     if threads is not None:  # force the update's threads (else fit chooses, as under mlp)
         mlpcli.training.update_threads = lambda n_params: threads
+    n_in, *hidden = sizes
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((rows, 784), dtype=np.float32)
+    X = rng.standard_normal((rows, n_in), dtype=np.float32)
     y = rng.integers(0, 10, rows)
-    network = MLP(784, [LayerSpec(512, "relu", 0.2), LayerSpec(256, "relu", 0.2)], 10, "cross_entropy",
+    network = MLP(n_in, [LayerSpec(units, "relu", 0.2) for units in hidden], 10, "cross_entropy",
                   rng=np.random.default_rng(1))
     network.init_params(np.random.default_rng(2))
     optimizer = get_optimizer("adam", lr=1e-3)
-    options = FitOptions(epochs=1, task="classification", batch_size=128)
+    options = FitOptions(epochs=1, task="classification", batch_size=batch)
     fit(network, optimizer, X[: rows // 4], y[: rows // 4], options, rng=np.random.default_rng(3))  # warm-up
     seconds = []
     for epoch in range(epochs):
         start = time.perf_counter()
         fit(network, optimizer, X, y, options, rng=np.random.default_rng(4 + epoch))
         seconds.append(time.perf_counter() - start)
-    return {"epoch": statistics.median(seconds), "threads": optimizer.threads,
+    return {"epoch": statistics.median(seconds), "threads": optimizer.threads, "params": network.n_params,
             "checksum": float(np.float64(network.params).sum())}
 
 
@@ -100,6 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--rows", type=int, default=20_000, help="rows an epoch (default 20000)")
+    parser.add_argument("--model", default="784,512,256", help="input and hidden widths (default 784,512,256: the large model)")
+    parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs in each process")
     parser.add_argument("--skip-steps", action="store_true", help="only the epochs")
     parser.add_argument("--timeouts", type=int, nargs="+", default=TIMEOUTS, help=f"OpenBLAS timeouts (default {TIMEOUTS})")
@@ -108,7 +112,8 @@ def main() -> None:
     if args.child:
         kind, *rest = args.child
         result = child_steps(int(rest[0])) if kind == "steps" else child_epochs(
-            int(rest[0]), int(rest[1]), None if rest[2] == "auto" else int(rest[2]))
+            int(rest[0]), int(rest[1]), None if rest[2] == "auto" else int(rest[2]),
+            [int(v) for v in rest[3].split(",")], int(rest[4]))
         print(json.dumps(result))
         return
 
@@ -129,13 +134,14 @@ def main() -> None:
     for r in range(args.rounds):
         order = variants[r % len(variants):] + variants[: r % len(variants)]
         for name, timeout, threads in order:
-            result = run_child(["epochs", str(args.rows), str(args.epochs), threads], timeout)
+            result = run_child(["epochs", str(args.rows), str(args.epochs), threads, args.model, str(args.batch)], timeout)
             times[name].append(result["epoch"])
             checksums.add(result["checksum"])
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     base = times[variants[0][0]]
-    print(f"Epochs of the large model on {args.rows:,} random rows (median of {args.epochs} epochs a process, "
-          f"{args.rounds} processes a variant, rotating order)\n")
+    print(f"Epochs of a {args.model.replace(',', '-')}-10 model ({result['params']:,} parameters, batch {args.batch}) "
+          f"on {args.rows:,} random rows (median of {args.epochs} epochs a process, {args.rounds} processes a variant, "
+          "rotating order)\n")
     print("| variant | s/epoch (median) | of spinning BLAS, 1 thread | median of per-round ratios |\n|---|---|---|---|")
     for name, _, _ in variants:
         ratios = [a / b for a, b in zip(times[name], base)]

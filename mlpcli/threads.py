@@ -11,13 +11,15 @@ beside it (plots.worker.PictureQueue) trains a small step on one thread.
 By default OpenBLAS's threads spin for 2**28 clock ticks (~0.1 s) after each
 product before they sleep: through all of a step's element-wise work, whose
 passes then run on one core while the other spins. ``mlp`` sets
-OPENBLAS_THREAD_TIMEOUT to 15 before NumPy loads: 2**15 ticks, ~13 us at
-2.6 GHz, so they still spin between back-to-back products but leave the
-core to an optimizer update, which for a large model then runs on two
-threads (``update_threads``, engine.halves). On the large workload of
-benchmarks/bench_train.py that takes an epoch to 0.92-0.93 of its time
-(benchmarks/update_threads.py, two runs; timeouts from 14 to 19 were alike
-within the machine's noise, 20 gained nothing).
+OPENBLAS_THREAD_TIMEOUT to 18 before NumPy loads: 2**18 ticks, ~0.1 ms at
+2.6 GHz, so they still spin through the short gaps between a step's
+products but leave the core to an optimizer update of a large model, which
+then runs on two threads (``update_threads``, engine.halves). Measured with
+benchmarks/update_threads.py (epochs against spinning threads and a
+one-thread update): bench_train.py's large model 0.92-0.93, a 784-256-128
+model 0.92-0.94; much shorter timeouts (2**15) made the 784-256-128 model's
+products wait for their threads to wake (1.15-1.18), 2**20 left the large
+model's update no core (0.96-1.01).
 """
 from __future__ import annotations
 
@@ -28,18 +30,19 @@ from contextlib import nullcontext
 SMALL_STEP_MACS = 8_000_000
 
 BLAS_TIMEOUT_VARIABLES = ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT")  # OpenBLAS reads them in this order
-BLAS_TIMEOUT = 15
-# With a timeout of at most 2**18 ticks (~0.1 ms) the threads sleep early in a large update.
+BLAS_TIMEOUT = 18
+# A timeout of at most 2**18 ticks (~0.1 ms) frees the second core for most of a large update.
 SLEEPING_TIMEOUT = 18
 # Below this many parameters, handing half of an update to a second thread
-# costs more than it saves (the hand-over takes ~70-90 us on this machine;
-# benchmarks/update_threads.py: Adam's step alone on two threads takes 1.14
-# of its one-thread time on 2**17 parameters, 0.96 on 2**18, 0.73 on 535,818).
-SPLIT_UPDATE_SIZE = 1 << 18
+# costs more than it saves: the hand-over takes ~70-90 us on this machine.
+# benchmarks/update_threads.py, epochs with the update on two threads against
+# one: 136,554 parameters (784-160-64-10) 1.21-1.27 x, 235,146 (784-256-128-10)
+# 0.94-0.96 x, 535,818 (784-512-256-10) 0.90-0.91 x.
+SPLIT_UPDATE_SIZE = 200_000
 
 
 def let_blas_threads_sleep() -> None:
-    """OPENBLAS_THREAD_TIMEOUT=15 for this process and its children, unless it
+    """OPENBLAS_THREAD_TIMEOUT=18 for this process and its children, unless it
     (or GOTO_THREAD_TIMEOUT) is set. Only before NumPy loads: OpenBLAS reads it
     once, as it starts, so later it would change nothing but update_threads'
     answer."""

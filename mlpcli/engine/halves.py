@@ -3,7 +3,7 @@ of a flat buffer, one helper thread the second.
 
 NumPy releases the GIL inside each pass, so the halves run at once. On
 bench_train.py's large model (535,818 parameters) Adam's step alone takes
-0.73 of its one-thread time this way (benchmarks/update_threads.py); below
+~0.7 of its one-thread time this way (benchmarks/update_threads.py); below
 ``mlpcli.threads.SPLIT_UPDATE_SIZE`` parameters the hand-over (~70-90 us on
 this machine) costs more than it saves.
 
