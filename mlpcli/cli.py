@@ -17,7 +17,6 @@ from . import render
 from ._version import __version__
 from .errors import MLPError
 from .process import STOP, Signalled, StdoutError, discard_stdout, echo_result, fail, flush_stdout, on_signal, write_out
-from .threads import let_blas_threads_sleep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -361,7 +360,6 @@ def main(argv=None) -> None:
     end = args.index("--") if "--" in args else len(args)
     debug = "--debug" in args[:end] or os.environ.get("MLP_DEBUG", "") not in ("", "0")
     args = [a for i, a in enumerate(args) if a != "--debug" or i >= end]
-    let_blas_threads_sleep()  # before any command loads NumPy
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:

@@ -8,46 +8,34 @@ two-core machine, benchmarks/blas_threads.py), while a picture helper drawing
 beside it loses most of it to the spinning thread. So a trial with a helper
 beside it (plots.worker.PictureQueue) trains a small step on one thread.
 
-By default OpenBLAS's threads spin for 2**28 clock ticks (~0.1 s) after each
-product before they sleep: through all of a step's element-wise work, whose
-passes then run on one core while the other spins. ``mlp`` sets
-OPENBLAS_THREAD_TIMEOUT to 18 before NumPy loads: 2**18 ticks, ~0.1 ms at
-2.6 GHz, so they still spin through the short gaps between a step's
-products but leave the core to an optimizer update of a large model, which
-then runs on two threads (``update_threads``, engine.halves). Measured with
-benchmarks/update_threads.py (epochs against spinning threads and a
-one-thread update): bench_train.py's large model 0.92-0.93, a 784-256-128
-model 0.92-0.94; much shorter timeouts (2**15) made the 784-256-128 model's
-products wait for their threads to wake (1.15-1.18), 2**20 left the large
-model's update no core (0.96-1.01).
+OpenBLAS's threads spin for 2**28 clock ticks (~0.1 s) after each product
+before they sleep, by default: through all of a step's element-wise work,
+whose passes therefore run on one core. With OPENBLAS_THREAD_TIMEOUT set to
+18 or less in the environment (before NumPy loads: OpenBLAS reads it once)
+they sleep within ~0.1 ms, and a large model's optimizer update runs on two
+threads (``update_threads``, engine.halves). It is the user's choice, not
+mlp's default, because it helps large models and costs smaller ones
+(benchmarks/update_threads.py, epochs against OpenBLAS's default; timeout
+18): 784-512-256-10 (535,818 parameters) 0.91-0.96 x in three runs;
+784-256-128-10 (235,146, its update on one thread) 0.95-0.98 x, 1.04-1.05 x
+and 1.12-1.16 x in three runs: its products wait for the threads to wake.
 """
 from __future__ import annotations
 
 import os
-import sys
 from contextlib import nullcontext
 
 SMALL_STEP_MACS = 8_000_000
 
 BLAS_TIMEOUT_VARIABLES = ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT")  # OpenBLAS reads them in this order
-BLAS_TIMEOUT = 18
 # A timeout of at most 2**18 ticks (~0.1 ms) frees the second core for most of a large update.
 SLEEPING_TIMEOUT = 18
 # Below this many parameters, handing half of an update to a second thread
-# costs more than it saves: the hand-over takes ~70-90 us on this machine.
-# benchmarks/update_threads.py, epochs with the update on two threads against
-# one: 136,554 parameters (784-160-64-10) 1.21-1.27 x, 235,146 (784-256-128-10)
-# 0.94-0.96 x, 535,818 (784-512-256-10) 0.90-0.91 x.
-SPLIT_UPDATE_SIZE = 200_000
-
-
-def let_blas_threads_sleep() -> None:
-    """OPENBLAS_THREAD_TIMEOUT=18 for this process and its children, unless it
-    (or GOTO_THREAD_TIMEOUT) is set. Only before NumPy loads: OpenBLAS reads it
-    once, as it starts, so later it would change nothing but update_threads'
-    answer."""
-    if "numpy" not in sys.modules and not any(os.environ.get(v) for v in BLAS_TIMEOUT_VARIABLES):
-        os.environ[BLAS_TIMEOUT_VARIABLES[0]] = str(BLAS_TIMEOUT)
+# gains nothing or loses: the hand-over takes ~70-90 us on this machine.
+# benchmarks/update_threads.py, Adam's step alone on two threads against one:
+# 136,554 parameters 1.21 x, 235,146 0.99 x, 535,818 0.74 x; in epochs at
+# timeout 18: 136,554 1.21-1.27 x, 235,146 0.94-1.06 x, 535,818 0.90-0.91 x.
+SPLIT_UPDATE_SIZE = 1 << 18
 
 
 def blas_threads_sleep() -> bool:

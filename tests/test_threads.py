@@ -1,5 +1,5 @@
-"""The cores a step uses: OpenBLAS's thread timeout set by `mlp`, and when an
-optimizer update runs on two threads (mlpcli.threads)."""
+"""When an optimizer update runs on two threads (mlpcli.threads): a large
+model, with OpenBLAS's threads told to sleep soon after a product."""
 from __future__ import annotations
 
 import json
@@ -20,30 +20,6 @@ TIMEOUT_VARIABLES = threads.BLAS_TIMEOUT_VARIABLES
 
 def _env_without_timeouts(**extra):
     return {**{k: v for k, v in os.environ.items() if k not in TIMEOUT_VARIABLES}, **extra}
-
-
-def _timeout_after_let(env) -> str | None:
-    code = ("import os; from mlpcli.threads import let_blas_threads_sleep; let_blas_threads_sleep(); "
-            "import numpy; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    return None if out.strip() == "None" else out.strip()
-
-
-def test_mlp_lets_blas_threads_sleep_unless_the_user_chose_a_timeout():
-    """Set before NumPy loads (OpenBLAS reads it once); a timeout the user set,
-    under either of OpenBLAS's names, is left as it is."""
-    assert _timeout_after_let(_env_without_timeouts()) == str(threads.BLAS_TIMEOUT)
-    assert _timeout_after_let(_env_without_timeouts(OPENBLAS_THREAD_TIMEOUT="25")) == "25"
-    assert _timeout_after_let(_env_without_timeouts(GOTO_THREAD_TIMEOUT="12")) is None
-
-
-def test_after_numpy_has_loaded_the_timeout_is_not_set(monkeypatch):
-    """Too late to reach OpenBLAS: setting it would only make update_threads
-    believe the threads sleep."""
-    for name in TIMEOUT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    threads.let_blas_threads_sleep()  # numpy is loaded in this process
-    assert not any(name in os.environ for name in TIMEOUT_VARIABLES)
 
 
 def _openblas(num_threads, api="openblas"):
@@ -115,13 +91,15 @@ def test_fit_splits_a_large_models_update_and_trains_the_same_numbers(monkeypatc
     assert np.array_equal(*trained)
 
 
-def test_mlp_train_records_the_timeout_it_set(tmp_path):
+def test_run_json_records_the_blas_thread_timeout(tmp_path):
     """A real `mlp` process: run.json's thread_env shows the timeout its BLAS ran with."""
     config = {"seed": 0, "data": {"dataset": "iris"}, "model": {"layers": [{"units": 8}]},
               "train": {"epochs": 2}, "output": {"plots": False}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    done = subprocess.run([sys.executable, "-m", "mlpcli", "train", "c.yaml", "--out", "run", "--quiet"],
-                          cwd=tmp_path, env=_env_without_timeouts(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    record = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert record["thread_env"]["OPENBLAS_THREAD_TIMEOUT"] == str(threads.BLAS_TIMEOUT)
+    for timeout in (None, "18"):
+        env = _env_without_timeouts(**({"OPENBLAS_THREAD_TIMEOUT": timeout} if timeout else {}))
+        done = subprocess.run([sys.executable, "-m", "mlpcli", "train", "c.yaml", "--out", f"run{timeout}", "--quiet"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        record = json.loads((tmp_path / f"run{timeout}" / "run.json").read_text())
+        assert record["thread_env"].get("OPENBLAS_THREAD_TIMEOUT") == timeout
