@@ -32,9 +32,10 @@ BLAS_TIMEOUT_VARIABLES = ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT")  # O
 SLEEPING_TIMEOUT = 18
 # Below this many parameters, handing half of an update to a second thread
 # gains nothing or loses: the hand-over takes ~70-90 us on this machine.
-# benchmarks/update_threads.py, Adam's step alone on two threads against one:
-# 136,554 parameters 1.21 x, 235,146 0.99 x, 535,818 0.74 x; in epochs at
-# timeout 18: 136,554 1.21-1.27 x, 235,146 0.94-1.06 x, 535,818 0.90-0.91 x.
+# benchmarks/update_threads.py, Adam's step alone on two threads against one
+# (timeout 18): 136,554 parameters 1.21 x, 235,146 0.99 x, 535,818 0.74 x;
+# epochs with the update on two threads against OpenBLAS's default and one:
+# 136,554 1.27 x, 235,146 0.94, 1.19 and 1.04 x, 535,818 0.92-0.94 x.
 SPLIT_UPDATE_SIZE = 1 << 18
 
 
