@@ -50,11 +50,16 @@ def test_update_threads(monkeypatch, n_params, timeout, pools, expected):
     assert threads.update_threads(n_params) == expected
 
 
-def test_one_blas_thread_means_a_one_thread_update(monkeypatch):
-    """With the real thread pools, limited as a sweep's worker limits them."""
-    from threadpoolctl import threadpool_limits
+def test_the_real_thread_pools_give_the_answer(monkeypatch):
+    """threadpoolctl's own records (not the mocks above): two threads where
+    NumPy's BLAS is OpenBLAS with two or more, one when limited as a sweep's
+    worker limits them."""
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "17")
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    two = bool(blas) and all(lib["internal_api"] == "openblas" and lib["num_threads"] >= 2 for lib in blas)
+    assert threads.update_threads(1 << 20) == (2 if two else 1)
     with threadpool_limits(1):
         assert threads.update_threads(1 << 20) == 1
 
