@@ -181,7 +181,7 @@ def _numpy_blas() -> dict:
 
 _THREAD_VARIABLES = (
     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-    "OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT",  # an update on two threads needs one (mlpcli.threads)
+    "OPENBLAS_THREAD_TIMEOUT",  # an update on two threads needs it (mlpcli.threads)
 )
 
 

@@ -16,7 +16,7 @@ they sleep within ~0.1 ms, and a large model's optimizer update runs on two
 threads (``update_threads``, engine.halves). It is the user's choice, not
 mlp's default, because it helps large models and costs smaller ones
 (benchmarks/update_threads.py, epochs against OpenBLAS's default; timeout
-18): 784-512-256-10 (535,818 parameters) 0.91-0.96 x in three runs;
+18): 784-512-256-10 (535,818 parameters) 0.92-0.94 x in three runs;
 784-256-128-10 (235,146, its update on one thread) 0.95-0.98 x, 1.04-1.05 x
 and 1.12-1.16 x in three runs: its products wait for the threads to wake.
 """
@@ -27,7 +27,8 @@ from contextlib import nullcontext
 
 SMALL_STEP_MACS = 8_000_000
 
-BLAS_TIMEOUT_VARIABLES = ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT")  # OpenBLAS reads them in this order
+# OpenBLAS reads this one (atoi, once, as it loads); 0 or less keeps its default of 2**28 ticks.
+BLAS_TIMEOUT_VARIABLE = "OPENBLAS_THREAD_TIMEOUT"
 # A timeout of at most 2**18 ticks (~0.1 ms) frees the second core for most of a large update.
 SLEEPING_TIMEOUT = 18
 # Below this many parameters, handing half of an update to a second thread
@@ -41,9 +42,8 @@ SPLIT_UPDATE_SIZE = 1 << 18
 
 def blas_threads_sleep() -> bool:
     """Whether the environment tells OpenBLAS's threads to sleep within 2**SLEEPING_TIMEOUT ticks."""
-    value = next((os.environ[v] for v in BLAS_TIMEOUT_VARIABLES if os.environ.get(v)), None)
     try:
-        return value is not None and int(value) <= SLEEPING_TIMEOUT
+        return 0 < int(os.environ.get(BLAS_TIMEOUT_VARIABLE, "")) <= SLEEPING_TIMEOUT
     except ValueError:
         return False
 

@@ -293,6 +293,7 @@ def test_optimizer_trains_a_network_through_the_flat_buffer():
         (Adam, {"lr": 0.1, "eps": -1e-8}, "eps"),
         (Adam, {"lr": 0.1, "eps": float("inf")}, "eps"),
         (AdamW, {"lr": 0.1, "weight_decay": -0.1}, "weight_decay"),
+        (AdamW, {"lr": 0.1, "decay_size": -5}, "decay_size"),
         (RMSprop, {"lr": 0.1, "alpha": 1.0}, "alpha"),
         (RMSprop, {"lr": 0.1, "momentum": -0.5}, "momentum"),
         (RMSprop, {"lr": 0}, "learning rate"),
@@ -354,11 +355,13 @@ def test_an_optimizer_step_allocates_no_array_the_size_of_the_model(name, option
 
 
 SPLIT_CASES = [
-    ("adam", {}), ("sgd", {}), ("sgd", {"momentum": 0.9, "nesterov": True}),
+    ("adam", {}), ("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.9, "nesterov": True}),
     ("adamw", {"weight_decay": 0.1}),  # decays the whole buffer, across both halves
     ("adamw", {"weight_decay": 0.1, "decay_size": 30_001}),  # the decayed block ends inside the first half
     ("adamw", {"weight_decay": 0.1, "decay_size": 80_001}),  # ... inside the second half
-    ("rmsprop", {"momentum": 0.9, "centered": True}), ("rmsprop", {}), ("adagrad", {}),
+    ("adamw", {"weight_decay": 0.1, "decay_size": 0}), ("adamw", {"weight_decay": 0.1, "decay_size": 200_000}),
+    ("rmsprop", {"momentum": 0.9, "centered": True}), ("rmsprop", {"centered": True}), ("rmsprop", {"momentum": 0.9}),
+    ("rmsprop", {}), ("adagrad", {}), ("adagrad", {"initial_accumulator_value": 0.1}),
 ]
 
 
@@ -425,3 +428,91 @@ def test_run_halves_finishes_the_helpers_half_when_this_half_raises():
     spans = []
     run_halves(lambda lo, hi: spans.append((lo, hi)), 40)
     assert sorted(spans) == [(0, 16), (16, 40)]
+
+
+def test_when_both_halves_raise_the_first_halfs_error_comes_out():
+    """As on one thread, where the first half's error would stop the update."""
+    from mlpcli.engine.halves import run_halves
+
+    def update(lo, hi):
+        raise (RuntimeError if lo == 0 else ValueError)(f"half at {lo}")
+
+    with pytest.raises(RuntimeError, match="half at 0"):
+        run_halves(update, 1000)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_an_interrupt_while_waiting_returns_only_once_the_helpers_half_is_done():
+    """A signal handler raising in this thread (Ctrl-C in a notebook) while it
+    waits for the helper: the error comes out once the helper's half is
+    written, not before, and the next update hands over in step."""
+    import signal
+    import threading
+    import time
+
+    from mlpcli.engine.halves import run_halves
+
+    def on_signal(signum, frame):
+        raise _Interrupt
+
+    done = []
+
+    def update(lo, hi):
+        if lo:
+            time.sleep(0.5)
+            done.append(hi)
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    timer = threading.Timer(0.1, signal.pthread_kill, (threading.main_thread().ident, signal.SIGUSR1))
+    try:
+        timer.start()
+        with pytest.raises(_Interrupt):
+            run_halves(update, 1000)
+        assert done == [1000]
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+    spans = []
+    run_halves(lambda lo, hi: (time.sleep(0.05 if lo else 0), spans.append((lo, hi))), 40)
+    assert sorted(spans) == [(0, 16), (16, 40)]
+
+
+def test_the_helper_calls_the_callers_numpy_error_callback():
+    calls = []
+    n = 1 << 16
+    grads = np.ones(n, np.float32)
+    grads[-10:] = 1e30  # overflows in the helper's half
+    adam = Adam(lr=0.01)
+    adam.threads = 2
+    with np.errstate(over="call", invalid="ignore", call=lambda kind, flag: calls.append(kind)):
+        adam.step(np.zeros(n, np.float32), grads)
+    assert calls and all("overflow" in kind for kind in calls)
+
+
+def test_a_forked_child_updates_on_its_own_helper():
+    """The parent's helper thread is not in a forked child: the child starts its
+    own rather than waiting on a thread that is not there."""
+    import multiprocessing
+
+    from mlpcli.engine.halves import run_halves
+
+    run_halves(lambda lo, hi: None, 1000)  # the parent's helper exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_update_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=5) == [(0, 496), (496, 1000)]
+
+
+def _update_in_child(queue):
+    from mlpcli.engine.halves import run_halves
+
+    spans = []
+    run_halves(lambda lo, hi: spans.append((lo, hi)), 1000)
+    queue.put(sorted(spans))

@@ -15,7 +15,7 @@ from mlpcli import threads
 from mlpcli.engine import MLP, LayerSpec, get_optimizer
 from mlpcli.training import FitOptions, fit
 
-TIMEOUT_VARIABLES = threads.BLAS_TIMEOUT_VARIABLES
+TIMEOUT_VARIABLES = (threads.BLAS_TIMEOUT_VARIABLE, "GOTO_THREAD_TIMEOUT")
 
 
 def _env_without_timeouts(**extra):
@@ -37,6 +37,9 @@ def _openblas(num_threads, api="openblas"):
         (threads.SPLIT_UPDATE_SIZE, "17", _openblas(1), 1),  # a sweep's worker with one BLAS thread
         (threads.SPLIT_UPDATE_SIZE, "17", _openblas(2, "mkl"), 1),  # another BLAS: its own spinning rules
         (threads.SPLIT_UPDATE_SIZE, "x", _openblas(2), 1),
+        (threads.SPLIT_UPDATE_SIZE, "0", _openblas(2), 1),  # OpenBLAS keeps its default for 0 or less
+        (threads.SPLIT_UPDATE_SIZE, "-1", _openblas(2), 1),
+        (threads.SPLIT_UPDATE_SIZE, "GOTO_THREAD_TIMEOUT=17", _openblas(2), 1),  # a name OpenBLAS no longer reads
     ],
 )
 def test_update_threads(monkeypatch, n_params, timeout, pools, expected):
@@ -45,7 +48,8 @@ def test_update_threads(monkeypatch, n_params, timeout, pools, expected):
     for name in TIMEOUT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     if timeout is not None:
-        monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", timeout)
+        name, _, value = timeout.rpartition("=")
+        monkeypatch.setenv(name or "OPENBLAS_THREAD_TIMEOUT", value)
     monkeypatch.setattr(threadpoolctl, "threadpool_info", pools)
     assert threads.update_threads(n_params) == expected
 

@@ -27,7 +27,6 @@ class _Helper:
     a thread pool's futures, whose hand-over took ~30 us more here)."""
 
     def __init__(self):
-        self.pid = os.getpid()
         self.go, self.done, self.busy = threading.Lock(), threading.Lock(), threading.Lock()
         self.go.acquire()
         self.done.acquire()
@@ -37,21 +36,34 @@ class _Helper:
     def _loop(self):
         while True:
             self.go.acquire()
-            job, errors = self.job
             try:
-                with np.errstate(**errors):  # NumPy's error state is per thread: the caller's applies
+                job, errors, call = self.job
+                # NumPy's error state is per thread: the caller's applies, its callback too.
+                with np.errstate(**errors, call=call):
                     job()
             except BaseException as exc:  # re-raised in the calling thread
                 self.error = exc
             self.done.release()
 
     def start(self, job) -> None:
-        self.job, self.error = (job, np.geterr()), None
+        self.job, self.error = (job, np.geterr(), np.geterrcall()), None
         self.go.release()
 
     def wait(self) -> None:
-        self.done.acquire()
+        """Until the helper's half is done, even through an interrupt (a signal
+        handler raising in this thread): returning earlier would leave it writing
+        the buffer and the next job's hand-over out of step. The interrupt is
+        raised once it is done, before the helper's own error."""
+        interrupt = None
+        while True:
+            try:
+                self.done.acquire()
+                break
+            except BaseException as exc:
+                interrupt = interrupt or exc
         self.job, error, self.error = None, self.error, None
+        if interrupt is not None:
+            raise interrupt
         if error is not None:
             raise error
 
@@ -60,10 +72,21 @@ _helper: _Helper | None = None
 _lock = threading.Lock()
 
 
+def _forget_helper() -> None:
+    """In a forked child: the parent's helper thread is not there (and its locks
+    may have been held at the fork); the child starts its own when it needs one."""
+    global _helper, _lock
+    _helper, _lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helper)
+
+
 def _get_helper() -> _Helper:
     global _helper
     with _lock:
-        if _helper is None or _helper.pid != os.getpid():  # a forked child has no helper thread
+        if _helper is None:
             _helper = _Helper()
         return _helper
 
@@ -82,7 +105,12 @@ def run_halves(update, n: int) -> None:
         helper.start(lambda: update(half, n))
         try:
             update(0, half)
-        finally:
-            helper.wait()
+        except BaseException:
+            try:
+                helper.wait()
+            except BaseException:
+                pass  # this half's error comes first, as on one thread
+            raise
+        helper.wait()
     finally:
         helper.busy.release()

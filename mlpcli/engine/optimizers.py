@@ -162,6 +162,8 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps)
         if not 0 <= weight_decay < math.inf:
             raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
+        if decay_size is not None and decay_size < 0:
+            raise ValueError(f"decay_size must be None or >= 0, got {decay_size}")
         self.weight_decay, self.decay_size = float(weight_decay), decay_size
 
     def _update(self, params, grads, lo, hi):
