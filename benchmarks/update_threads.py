@@ -32,8 +32,9 @@ import subprocess
 import sys
 import time
 
+from mlpcli.threads import BLAS_TIMEOUT_VARIABLE, SLEEPING_TIMEOUT
+
 TIMEOUTS = (15, 18, 20)
-STEP_TIMEOUT = 18  # mlpcli.threads.SLEEPING_TIMEOUT: the largest that lets an update split
 SIZES = (1 << 14, 1 << 16, 136_554, 235_146, 535_818, 1 << 21)  # the 3rd-5th: the models of benchmarks/README's epoch table
 
 
@@ -90,9 +91,9 @@ def child_epochs(rows: int, epochs: int, threads: int | None, sizes: list[int], 
 
 
 def run_child(args: list[str], timeout: int | None) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    env = {k: v for k, v in os.environ.items() if k != BLAS_TIMEOUT_VARIABLE}
     if timeout is not None:
-        env["OPENBLAS_THREAD_TIMEOUT"] = str(timeout)
+        env[BLAS_TIMEOUT_VARIABLE] = str(timeout)
     out = subprocess.run([sys.executable, __file__, "--child", *args], env=env, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -118,8 +119,8 @@ def main() -> None:
         return
 
     if not args.skip_steps:
-        steps = run_child(["steps", str(args.rounds)], STEP_TIMEOUT)
-        print(f"Adam's step (OPENBLAS_THREAD_TIMEOUT={STEP_TIMEOUT}), median of {args.rounds} interleaved rounds\n")
+        steps = run_child(["steps", str(args.rounds)], SLEEPING_TIMEOUT)
+        print(f"Adam's step ({BLAS_TIMEOUT_VARIABLE}={SLEEPING_TIMEOUT}), median of {args.rounds} interleaved rounds\n")
         print("| parameters | 1 thread (us) | 2 threads (us) | 2 / 1 |\n|---|---|---|---|")
         for n, t in steps.items():
             print(f"| {int(n):,} | {t['1'] * 1e6:.1f} | {t['2'] * 1e6:.1f} | {t['2'] / t['1']:.2f} |")

@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 
 from .. import artifacts
+from ..compare import read_history
+from ..errors import MLPError
 from ..sweep.results import RESULTS_CSV, RESULTS_JSONL, read_rows
 from . import study as studies
 from .objective import PRUNED, figures, trial_dir
@@ -76,9 +78,6 @@ def _overrides(record: dict, values: dict) -> list[str]:
 
 def _local_epochs(tune_dir, number: int) -> int | None:
     """The last epoch a trial's metrics.jsonl here holds whole, or None."""
-    from ..compare import read_history
-    from ..errors import MLPError
-
     try:
         history = read_history(trial_dir(tune_dir, number))
     except (OSError, MLPError):
